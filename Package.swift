@@ -1,0 +1,63 @@
+// swift-tools-version: 6.1
+// mtz — on-device multi-task inference runtime and the MTZ compiler.
+import PackageDescription
+
+let package = Package(
+    name: "mtz",
+    products: [
+        .executable(name: "mtz", targets: ["MTZCLI"]),
+        .library(name: "MTZRuntime", targets: ["MTZRuntime"]),
+        .library(name: "MTZCore", targets: ["MTZCore"]),
+        .library(name: "MTZImage", targets: ["MTZImage"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+    ],
+    targets: [
+        // C: GEMM microkernels, packing, convolution drivers, pooling, element-wise ops and the
+        // once-initialised ISA dispatch. Per-function target attributes; no unsafe flags.
+        .target(
+            name: "CMTZKernels",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("m")]
+        ),
+        // C: the system libpng / libjpeg(-turbo), located through pkg-config.
+        .systemLibrary(
+            name: "CLibPNG",
+            path: "Sources/CLibPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibJPEG",
+            path: "Sources/CLibJPEG",
+            pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg-dev"])]
+        ),
+        // C: a thin decoding shim that keeps libpng/libjpeg's setjmp/longjmp error paths inside C.
+        .target(name: "CMTZImage", dependencies: ["CLibPNG", "CLibJPEG"]),
+
+        // Swift: shapes, the network IR, graph validation and the .mtz reader/writer.
+        .target(name: "MTZCore"),
+        // Swift: image decoding, channel conversion, resizing and normalisation.
+        .target(name: "MTZImage", dependencies: ["MTZCore", "CMTZImage"]),
+        // Swift: model loading, memory planning, sessions and the multi-head executor.
+        .target(name: "MTZRuntime", dependencies: ["MTZCore", "MTZImage", "CMTZKernels"]),
+        // The `mtz` command-line tool: parses, calls the libraries, prints.
+        .executableTarget(
+            name: "MTZCLI",
+            dependencies: [
+                "MTZCore", "MTZImage", "MTZRuntime", "CMTZKernels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Test-only helpers: naive reference ops and interpreter, seeded tensors, tiny model builders.
+        .target(name: "MTZTestSupport", dependencies: ["MTZCore", "CMTZKernels"]),
+
+        .testTarget(name: "CMTZKernelsTests", dependencies: ["CMTZKernels", "MTZTestSupport"]),
+        .testTarget(name: "MTZCoreTests", dependencies: ["MTZCore", "MTZTestSupport"]),
+        .testTarget(name: "MTZImageTests", dependencies: ["MTZImage", "MTZCore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MTZRuntimeTests", dependencies: ["MTZRuntime", "MTZCore", "MTZImage", "MTZTestSupport"]),
+        .testTarget(name: "MTZCLITests", dependencies: ["MTZCLI"]),
+    ]
+)

@@ -1,0 +1,60 @@
+import ArgumentParser
+import MTZCore
+import MTZImage
+import MTZRuntime
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Exit codes of the `mtz` command (sysexits.h).
+enum Exit {
+    /// Bad command line.
+    static let usage = ExitCode(64)
+    /// Bad model, image or data.
+    static let data = ExitCode(65)
+    /// Anything else.
+    static let other = ExitCode(1)
+}
+
+/// Writes a line to standard error.
+func printError(_ message: String) {
+    let line = message + "\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
+/// The exit code for an error a library threw.
+func exitCode(for error: any Error) -> ExitCode {
+    switch error {
+    case let e as RuntimeError:
+        switch e {
+        case .unknownTask, .invalidOption, .inputSizeMismatch: return Exit.usage
+        case .invalidModel: return Exit.data
+        case .outOfMemory: return Exit.other
+        }
+    case is ModelError, is FormatError, is ImageError:
+        return Exit.data
+    default:
+        return Exit.other
+    }
+}
+
+/// Prints `error` as `mtz: error: ...` on standard error and returns the exit code to leave with.
+func report(_ error: any Error, context: String? = nil) -> ExitCode {
+    let text = String(describing: error)
+    printError("mtz: error: \(context.map { "\($0): " } ?? "")\(text)")
+    return exitCode(for: error)
+}
+
+/// Loads a model for inference, mapping failures to a printed error and an exit code.
+func loadModel(_ path: String, isa: KernelISA? = nil) throws(ExitCode) -> InferenceModel {
+    do {
+        return try InferenceModel(contentsOf: path, isa: isa)
+    } catch {
+        throw report(error, context: path)
+    }
+}

@@ -1,0 +1,106 @@
+import CMTZKernels
+import MTZCore
+
+/// A model loaded for inference: validated, optimised (batch norm folded, activations fused) and
+/// with its weights packed once for the chosen ISA.
+///
+/// Immutable after creation and safe to share between threads: create one `Session` per thread.
+public final class InferenceModel: Sendable {
+    /// The deployment form of the model that is executed.
+    public let model: Model
+    /// Shape of every node's value.
+    public let shapes: [ValueShape]
+    /// The kernels' instruction set.
+    public let isa: KernelISA
+    /// Bytes of packed weights held in memory.
+    public let packedWeightBytes: Int
+    let nodes: [PreparedNode]
+
+    /// Prepares `model` for inference on `isa` (default: `KernelISA.selected`).
+    /// - Throws: `RuntimeError.invalidModel` for a structurally invalid model,
+    ///   `RuntimeError.invalidOption` for an ISA the CPU cannot run.
+    public init(_ model: Model, isa: KernelISA? = nil) throws(RuntimeError) {
+        let isa = isa ?? .selected
+        guard isa.isSupported else { throw RuntimeError.invalidOption("ISA \(isa.rawValue) is not supported on this CPU or build") }
+        let optimized: Model
+        let shapes: [ValueShape]
+        do {
+            optimized = try model.optimized()
+            shapes = try optimized.validate()
+        } catch {
+            throw RuntimeError.invalidModel(error.message)
+        }
+        var packer = WeightPacker(model: optimized, isa: isa)
+        var prepared: [PreparedNode] = []
+        prepared.reserveCapacity(optimized.nodes.count)
+        for (i, node) in optimized.nodes.enumerated() {
+            prepared.append(try Self.prepare(node, output: shapes[i], model: optimized, shapes: shapes, packer: &packer))
+        }
+        self.model = optimized
+        self.shapes = shapes
+        self.isa = isa
+        self.nodes = prepared
+        self.packedWeightBytes = 4 * packer.packedFloats
+    }
+
+    /// Loads and prepares a `.mtz` file.
+    /// - Throws: the file format's errors, or `RuntimeError`.
+    public convenience init(contentsOf path: String, isa: KernelISA? = nil) throws {
+        try self.init(try ModelFile.read(contentsOf: path), isa: isa)
+    }
+
+    /// Task names in model order.
+    public var taskNames: [String] { model.tasks.map(\.name) }
+
+    /// Number of input values (`height × width × channels`).
+    public var inputCount: Int { shapes[0].elementCount }
+
+    /// Creates a session that runs `tasks` (default: all) with `threads` intra-op threads.
+    public func makeSession(tasks: [String]? = nil, threads: Int = 1) throws(RuntimeError) -> Session {
+        try Session(model: self, tasks: tasks, threads: threads)
+    }
+
+    private static func prepare(_ node: Node, output: ValueShape, model: Model, shapes: [ValueShape], packer: inout WeightPacker) throws(RuntimeError) -> PreparedNode {
+        func input(_ k: Int) -> (shape: ValueShape, stride: Int) {
+            let r = node.inputs[k]
+            let source = shapes[r.node]
+            let count = r.channelCount ?? (source.channels - r.channelOffset)
+            return (ValueShape(height: source.height, width: source.width, channels: count), source.channels)
+        }
+        switch node.op {
+        case .input:
+            return .input
+        case .conv2d(let c):
+            let (x, stride) = input(0)
+            var params = windowParams(c.window, input: x, inputStride: stride, output: output, groups: c.groups)
+            let depthwise = c.groups > 1 && c.groups == x.channels && c.groups == c.outChannels
+            let packed = try packer.convolution(c, params: params, depthwise: depthwise)
+            let workspace = depthwise ? 0 : mtz_conv2d_workspace_size(packer.isa.raw, &params)
+            return .convolution(.init(params: params, packed: packed, depthwise: depthwise, activation: c.activation.kernel, workspace: workspace))
+        case .fullyConnected(let f):
+            let (x, _) = input(0)
+            let packed = try packer.fullyConnected(f, inFeatures: x.channels)
+            return .fullyConnected(.init(inFeatures: x.channels, outFeatures: f.outFeatures, packed: packed, activation: f.activation.kernel))
+        case .activation(let a):
+            return .activation(a.kernel)
+        case .maxPool(let p):
+            let (x, stride) = input(0)
+            return .maxPool(windowParams(p.window, input: x, inputStride: stride, output: output, groups: x.channels))
+        case .averagePool(let p):
+            let (x, stride) = input(0)
+            return .averagePool(windowParams(p.window, input: x, inputStride: stride, output: output, groups: x.channels), countIncludePad: p.countIncludePad)
+        case .globalAveragePool:
+            return .globalAveragePool
+        case .add(let a):
+            return .add(a.kernel)
+        case .concat:
+            return .concat
+        case .flatten:
+            return .flatten
+        case .softmax:
+            return .softmax
+        case .batchNorm(let scale, let shift):
+            return .scaleShift(scale: try packer.plain(scale), shift: try packer.plain(shift))
+        }
+    }
+}

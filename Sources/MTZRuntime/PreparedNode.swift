@@ -1,0 +1,112 @@
+import CMTZKernels
+import MTZCore
+
+/// One node lowered to a kernel call: geometry resolved, weights packed for the model's ISA.
+enum PreparedNode: @unchecked Sendable {
+    case input
+    /// GEMM-based convolution (im2col, or plain GEMM for 1×1) or depthwise convolution.
+    case convolution(Convolution)
+    case fullyConnected(FullyConnectedLayer)
+    case activation(mtz_activation)
+    case maxPool(mtz_conv2d_params)
+    case averagePool(mtz_conv2d_params, countIncludePad: Bool)
+    case globalAveragePool
+    case add(mtz_activation)
+    case concat
+    case flatten
+    case softmax
+    case scaleShift(scale: AlignedBuffer, shift: AlignedBuffer)
+
+    struct Convolution {
+        var params: mtz_conv2d_params
+        var packed: AlignedBuffer
+        var depthwise: Bool
+        var activation: mtz_activation
+        /// Floats of im2col workspace one thread needs.
+        var workspace: Int
+    }
+
+    struct FullyConnectedLayer {
+        var inFeatures: Int
+        var outFeatures: Int
+        var packed: AlignedBuffer
+        var activation: mtz_activation
+    }
+}
+
+/// Window geometry in the kernels' terms.
+func windowParams(_ w: Window, input: ValueShape, inputStride: Int, output: ValueShape, groups: Int) -> mtz_conv2d_params {
+    mtz_conv2d_params(
+        in_h: input.height, in_w: input.width, in_c: input.channels, in_pixel_stride: inputStride,
+        out_h: output.height, out_w: output.width, out_c: output.channels, out_pixel_stride: output.channels,
+        kernel_h: w.kernelH, kernel_w: w.kernelW, stride_h: w.strideH, stride_w: w.strideW,
+        dilation_h: w.dilationH, dilation_w: w.dilationW, pad_top: w.padding.top, pad_left: w.padding.left,
+        groups: groups)
+}
+
+/// Packs every node's weights once; nodes that read the same weight tensors share one packed copy.
+struct WeightPacker {
+    let model: Model
+    let isa: KernelISA
+    private var cache: [String: AlignedBuffer] = [:]
+
+    init(model: Model, isa: KernelISA) {
+        self.model = model
+        self.isa = isa
+    }
+
+    /// Packs (or reuses) the convolution weights for `params`.
+    mutating func convolution(_ c: Conv2D, params: mtz_conv2d_params, depthwise: Bool) throws(RuntimeError) -> AlignedBuffer {
+        let key = "conv:\(c.weight):\(c.bias ?? -1):\(depthwise):\(params.in_c):\(params.groups)"
+        if let hit = cache[key] { return hit }
+        var p = params
+        let size = depthwise ? mtz_dwconv2d_packed_size(&p) : mtz_conv2d_packed_size(isa.raw, &p)
+        let buffer = try AlignedBuffer(count: size)
+        let bias = c.bias.map { model.weights[$0].values }
+        model.weights[c.weight].values.withUnsafeBufferPointer { w in
+            withOptionalPointer(bias) { b in
+                if depthwise {
+                    mtz_dwconv2d_pack(&p, w.baseAddress, b, buffer.pointer)
+                } else {
+                    mtz_conv2d_pack(isa.raw, &p, w.baseAddress, b, buffer.pointer)
+                }
+            }
+        }
+        cache[key] = buffer
+        return buffer
+    }
+
+    /// Packs (or reuses) fully connected weights `[out][in]` as a GEMM B panel set.
+    mutating func fullyConnected(_ f: FullyConnected, inFeatures: Int) throws(RuntimeError) -> AlignedBuffer {
+        let key = "fc:\(f.weight):\(f.bias ?? -1)"
+        if let hit = cache[key] { return hit }
+        let buffer = try AlignedBuffer(count: mtz_gemm_packed_size(isa.raw, inFeatures, f.outFeatures))
+        let bias = f.bias.map { model.weights[$0].values }
+        model.weights[f.weight].values.withUnsafeBufferPointer { w in
+            withOptionalPointer(bias) { b in
+                mtz_gemm_pack(isa.raw, inFeatures, f.outFeatures, w.baseAddress, inFeatures, b, buffer.pointer)
+            }
+        }
+        cache[key] = buffer
+        return buffer
+    }
+
+    /// Copies a weight tensor into an aligned buffer (or reuses the copy).
+    mutating func plain(_ index: Int) throws(RuntimeError) -> AlignedBuffer {
+        let key = "plain:\(index)"
+        if let hit = cache[key] { return hit }
+        let buffer = try AlignedBuffer(count: model.weights[index].elementCount)
+        model.weights[index].values.withUnsafeBufferPointer { buffer.store($0) }
+        cache[key] = buffer
+        return buffer
+    }
+
+    /// Total floats held by the packed buffers.
+    var packedFloats: Int { cache.values.reduce(0) { $0 + $1.count } }
+}
+
+/// Lends a pointer to `storage`'s floats, or nil.
+private func withOptionalPointer<R>(_ storage: FloatStorage?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let storage else { return body(nil) }
+    return storage.withUnsafeBufferPointer { body($0.baseAddress) }
+}

@@ -1,0 +1,264 @@
+import CMTZKernels
+import Dispatch
+import MTZCore
+import MTZImage
+
+/// Time spent in one run, split into the work shared by the requested tasks and each task's own.
+public struct RunTimings: Sendable, Equatable, Codable {
+    /// Seconds in nodes needed by two or more requested tasks (run once for all of them).
+    public var shared: Double
+    /// Seconds in nodes needed by one task only, per task name.
+    public var perTask: [String: Double]
+    /// Seconds of the whole run.
+    public var total: Double
+}
+
+/// Runs a subset of a model's tasks on one input at a time, with activations in one pre-planned
+/// arena.
+///
+/// A session is not thread-safe: use one session per thread (they can share one `InferenceModel`).
+/// After the first run, `run(input:)` allocates no memory.
+public final class Session {
+    /// The model this session runs.
+    public let model: InferenceModel
+    /// Names of the requested tasks, in model order.
+    public let tasks: [String]
+    /// Intra-op threads; results do not depend on it.
+    public let threads: Int
+    /// Timings of the last run.
+    public private(set) var timings: RunTimings
+    /// Number of nodes each run executes (the input node included).
+    public var executedNodeCount: Int { plan.steps.count }
+    /// Bytes of the activation arena.
+    public var arenaBytes: Int { 4 * arena.count }
+
+    let plan: ExecutionPlan
+    private let arena: AlignedBuffer
+    private let workspace: AlignedBuffer
+    private let workspacePerThread: Int
+    private var taskSeconds: [Double]
+
+    init(model: InferenceModel, tasks requested: [String]?, threads: Int) throws(RuntimeError) {
+        guard (1...256).contains(threads) else { throw RuntimeError.invalidOption("thread count \(threads) is outside 1...256") }
+        let all = model.taskNames
+        var indices: [Int] = []
+        if let requested {
+            for name in requested {
+                guard let i = all.firstIndex(of: name) else { throw RuntimeError.unknownTask(name, available: all) }
+                if !indices.contains(i) { indices.append(i) }
+            }
+            guard !indices.isEmpty else { throw RuntimeError.invalidOption("no task requested") }
+            indices.sort()
+        } else {
+            indices = Array(all.indices)
+        }
+        self.model = model
+        self.tasks = indices.map { all[$0] }
+        self.threads = threads
+        self.plan = ExecutionPlan(model: model.model, shapes: model.shapes, taskIndices: indices)
+        self.arena = try AlignedBuffer(count: plan.arenaSize)
+        var perThread = 0
+        for i in plan.steps {
+            if case .convolution(let c) = model.nodes[i] { perThread = max(perThread, c.workspace) }
+        }
+        perThread = (perThread + 15) / 16 * 16
+        self.workspacePerThread = perThread
+        self.workspace = try AlignedBuffer(count: perThread * threads)
+        self.taskSeconds = [Double](repeating: 0, count: indices.count)
+        self.timings = RunTimings(shared: 0, perTask: [:], total: 0)
+    }
+
+    /// Runs the requested tasks on a preprocessed NHWC input of `model.inputCount` values.
+    /// Results are read with `output(of:)` / `withOutput(of:_:)` until the next run.
+    public func run(input: UnsafeBufferPointer<Float>) throws(RuntimeError) {
+        guard input.count == model.inputCount else { throw RuntimeError.inputSizeMismatch(expected: model.inputCount, got: input.count) }
+        arena.store(input, at: plan.offsets[0])
+        execute()
+    }
+
+    /// Runs the requested tasks on a preprocessed NHWC input and returns each task's output.
+    public func run(input: [Float]) throws(RuntimeError) -> [String: [Float]] {
+        try input.withUnsafeBufferPointer { (p) throws(RuntimeError) in try run(input: p) }
+        var result: [String: [Float]] = [:]
+        for name in tasks { result[name] = try output(of: name) }
+        return result
+    }
+
+    /// Converts a decoded image to the model's input (channels, size, normalisation from the
+    /// model's input spec) directly into the arena, runs, and returns each task's output.
+    public func run(image: Image) throws(RuntimeError) -> [String: [Float]] {
+        let input = UnsafeMutableBufferPointer(start: arena.pointer + plan.offsets[0], count: model.inputCount)
+        Preprocessor(spec: model.model.input).run(image, into: input)
+        execute()
+        var result: [String: [Float]] = [:]
+        for name in tasks { result[name] = try output(of: name) }
+        return result
+    }
+
+    /// A copy of a requested task's output from the last run.
+    public func output(of task: String) throws(RuntimeError) -> [Float] {
+        try withOutput(of: task) { Array($0) }
+    }
+
+    /// Lends a requested task's output from the last run.
+    public func withOutput<R>(of task: String, _ body: (UnsafeBufferPointer<Float>) -> R) throws(RuntimeError) -> R {
+        guard let k = tasks.firstIndex(of: task) else { throw RuntimeError.unknownTask(task, available: tasks) }
+        let node = plan.outputs[k]
+        return body(UnsafeBufferPointer(start: arena.pointer + plan.offsets[node], count: model.shapes[node].elementCount))
+    }
+
+    // MARK: - Execution
+
+    private func execute() {
+        var shared: UInt64 = 0
+        for k in taskSeconds.indices { taskSeconds[k] = 0 }
+        let start = DispatchTime.now().uptimeNanoseconds
+        for i in plan.steps.dropFirst() {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            executeNode(i)
+            let dt = DispatchTime.now().uptimeNanoseconds - t0
+            switch plan.owners[i] {
+            case .shared: shared += dt
+            case .task(let k): taskSeconds[k] += Double(dt) * 1e-9
+            }
+        }
+        let total = DispatchTime.now().uptimeNanoseconds - start
+        timings.shared = Double(shared) * 1e-9
+        timings.total = Double(total) * 1e-9
+        for (k, name) in tasks.enumerated() { timings.perTask[name] = taskSeconds[k] }
+    }
+
+    /// Pointer to the first channel a reference reads, and the pixel stride of its value.
+    private func view(_ r: ValueRef) -> (UnsafeMutablePointer<Float>, Int) {
+        (arena.pointer + plan.offsets[r.node] + r.channelOffset, model.shapes[r.node].channels)
+    }
+
+    private func executeNode(_ i: Int) {
+        let node = model.model.nodes[i]
+        let out = arena.pointer + plan.offsets[i]
+        let shape = model.shapes[i]
+        let isa = model.isa.raw
+        switch model.nodes[i] {
+        case .input:
+            break
+
+        case .convolution(let c):
+            let (x, _) = view(node.inputs[0])
+            let accumulate: Int32 = node.inputs.count == 2 ? 1 : 0
+            if accumulate != 0 { copyValue(node.inputs[1], to: out, channels: shape.channels, pixels: shape.pixels) }
+            let mr = model.isa.gemmTile.mr
+            let work = shape.pixels * c.params.kernel_h * c.params.kernel_w * (c.params.in_c / c.params.groups) * shape.channels
+            withUnsafePointer(to: c.params) { params in
+                parallel(items: shape.pixels, granule: c.depthwise ? 1 : mr, work: work) { begin, end, thread in
+                    if c.depthwise {
+                        mtz_dwconv2d(isa, params, x, c.packed.pointer, out, begin, end, accumulate, c.activation)
+                    } else {
+                        let ws = c.workspace > 0 ? workspace.pointer + thread * workspacePerThread : nil
+                        mtz_conv2d(isa, params, x, c.packed.pointer, out, ws, begin, end, accumulate, c.activation)
+                    }
+                }
+            }
+
+        case .fullyConnected(let f):
+            let (x, _) = view(node.inputs[0])
+            let accumulate: Int32 = node.inputs.count == 2 ? 1 : 0
+            if accumulate != 0 { copyValue(node.inputs[1], to: out, channels: shape.channels, pixels: 1) }
+            let nr = model.isa.gemmTile.nr
+            let panels = (f.outFeatures + nr - 1) / nr
+            let panelStride = mtz_gemm_panel_stride(isa, f.inFeatures)
+            parallel(items: panels, granule: 1, work: f.inFeatures * f.outFeatures) { begin, end, _ in
+                let n = min(end * nr, f.outFeatures) - begin * nr
+                mtz_gemm(isa, 1, n, f.inFeatures, x, f.inFeatures, f.packed.pointer + begin * panelStride,
+                         out + begin * nr, f.outFeatures, accumulate, f.activation)
+            }
+
+        case .activation(let a):
+            let (x, stride) = view(node.inputs[0])
+            mtz_activate(isa, shape.pixels, shape.channels, x, stride, out, shape.channels, a)
+
+        case .maxPool(let p):
+            let (x, _) = view(node.inputs[0])
+            withUnsafePointer(to: p) { params in
+                parallel(items: shape.pixels, granule: 1, work: shape.elementCount * p.kernel_h * p.kernel_w) { begin, end, _ in
+                    mtz_maxpool2d(isa, params, x, out, begin, end)
+                }
+            }
+
+        case .averagePool(let p, let includePad):
+            let (x, _) = view(node.inputs[0])
+            withUnsafePointer(to: p) { params in
+                parallel(items: shape.pixels, granule: 1, work: shape.elementCount * p.kernel_h * p.kernel_w) { begin, end, _ in
+                    mtz_avgpool2d(isa, params, x, out, begin, end, includePad ? 1 : 0)
+                }
+            }
+
+        case .globalAveragePool:
+            let (x, stride) = view(node.inputs[0])
+            mtz_global_avgpool(isa, model.shapes[node.inputs[0].node].pixels, shape.channels, x, stride, out)
+
+        case .add(let a):
+            let (x, xs) = view(node.inputs[0])
+            let (y, ys) = view(node.inputs[1])
+            mtz_add(isa, shape.pixels, shape.channels, x, xs, y, ys, out, shape.channels, a)
+
+        case .concat:
+            var offset = 0
+            for r in node.inputs {
+                let (x, stride) = view(r)
+                let channels = r.channelCount ?? (model.shapes[r.node].channels - r.channelOffset)
+                mtz_copy(shape.pixels, channels, x, stride, out + offset, shape.channels)
+                offset += channels
+            }
+
+        case .flatten:
+            let r = node.inputs[0]
+            let (x, stride) = view(r)
+            let source = model.shapes[r.node]
+            let channels = r.channelCount ?? (source.channels - r.channelOffset)
+            mtz_copy(source.pixels, channels, x, stride, out, channels)
+
+        case .softmax:
+            let (x, _) = view(node.inputs[0])
+            mtz_softmax(isa, shape.channels, x, out)
+
+        case .scaleShift(let scale, let shift):
+            let (x, stride) = view(node.inputs[0])
+            mtz_scale_shift(isa, shape.pixels, shape.channels, x, stride, scale.pointer, shift.pointer, out, shape.channels)
+        }
+    }
+
+    /// Copies the value `r` reads into a contiguous `[pixels][channels]` output (the addend of an
+    /// accumulating layer).
+    private func copyValue(_ r: ValueRef, to out: UnsafeMutablePointer<Float>, channels: Int, pixels: Int) {
+        let (x, stride) = view(r)
+        if x != out { mtz_copy(pixels, channels, x, stride, out, channels) }
+    }
+
+    /// Splits `items` into at most `threads` contiguous chunks (multiples of `granule`) and runs
+    /// `body(begin, end, thread)` for each. Small jobs (`work` below a threshold) run inline.
+    private func parallel(items: Int, granule: Int, work: Int, _ body: (Int, Int, Int) -> Void) {
+        let minWorkPerThread = 1 << 16
+        let chunks = min(threads, max(1, work / minWorkPerThread), (items + granule - 1) / granule)
+        if chunks <= 1 {
+            body(0, items, 0)
+            return
+        }
+        let granules = (items + granule - 1) / granule
+        let perChunk = (granules + chunks - 1) / chunks * granule
+        // The chunks write disjoint output ranges; the closure only lives for this call.
+        withoutActuallyEscaping(body) { body in
+            let work = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { t in
+                let begin = t * perChunk
+                let end = min(items, begin + perChunk)
+                if begin < end { work.value(begin, end, t) }
+            }
+        }
+    }
+}
+
+/// Carries a value into a `@Sendable` closure when the caller guarantees the accesses are disjoint.
+private struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

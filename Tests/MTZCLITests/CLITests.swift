@@ -1,0 +1,190 @@
+import Foundation
+import Testing
+
+/// Runs the built `mtz` binary and checks output and exit codes.
+@Suite struct CLITests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let defaultModel = root.appendingPathComponent("Models/demo-untrained.mtz").path
+
+    static func samples(_ ext: String) -> [String] {
+        let dir = root.appendingPathComponent("Samples")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        return names.filter { $0.hasSuffix("." + ext) }.sorted().map { dir.appendingPathComponent($0).path }
+    }
+
+    /// The `mtz` binary next to the test bundle.
+    static var binary: String {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var dir = exe.deletingLastPathComponent()
+        // XCTest bundles on Linux are `*.xctest` files in the products directory.
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("mtz").path), dir.path != "/" {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("mtz").path
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func mtz(_ args: [String]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    static func temporaryFile(_ name: String, bytes: [UInt8]) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mtz-cli-tests-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let url = dir.appendingPathComponent(name)
+        try Data(bytes).write(to: url)
+        return url.path
+    }
+
+    @Test("run on a PNG and a JPEG prints a prediction for every task")
+    func runAllTasks() throws {
+        let png = try #require(Self.samples("png").first)
+        let jpg = try #require(Self.samples("jpg").first)
+        let r = try Self.mtz(["run", Self.defaultModel, png, jpg])
+        #expect(r.status == 0, "\(r.stderr)")
+        for image in [png, jpg] { #expect(r.stdout.contains(image)) }
+        #expect(r.stdout.components(separatedBy: "objects").count - 1 == 2)
+        #expect(r.stdout.components(separatedBy: "scene").count - 1 == 2)
+        #expect(r.stdout.contains("shared"))
+    }
+
+    @Test("--tasks with one task prints only that task")
+    func runOneTask() throws {
+        let png = try #require(Self.samples("png").first)
+        let r = try Self.mtz(["run", Self.defaultModel, png, "--tasks", "scene", "--top-k", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("scene"))
+        #expect(!r.stdout.contains("objects"))
+    }
+
+    @Test("--json is valid JSON with top-k per task and timings")
+    func runJSON() throws {
+        let images = Self.samples("png").prefix(1) + Self.samples("jpg").prefix(1)
+        let r = try Self.mtz(["run", Self.defaultModel] + images + ["--json", "--top-k", "4"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let results = try #require(json["images"] as? [[String: Any]])
+        #expect(results.count == images.count)
+        for result in results {
+            let tasks = try #require(result["tasks"] as? [[String: Any]])
+            #expect(tasks.map { $0["task"] as? String } == ["objects", "scene"])
+            for t in tasks {
+                let top = try #require(t["top"] as? [[String: Any]])
+                #expect(top.count == 4)
+                let p = top.compactMap { $0["probability"] as? Double }
+                #expect(p == p.sorted(by: >))
+            }
+            #expect(result["sharedSeconds"] is Double)
+        }
+    }
+
+    @Test("a bad image is reported and the other images still run (exit 65)")
+    func badImageKeepsGoing() throws {
+        let png = try #require(Self.samples("png").first)
+        let bad = try Self.temporaryFile("broken.png", bytes: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3])
+        let r = try Self.mtz(["run", Self.defaultModel, bad, png])
+        #expect(r.status == 65)
+        #expect(r.stderr.contains("broken.png"))
+        #expect(r.stdout.contains(png))
+        #expect(!r.stderr.contains("Fatal error"))
+    }
+
+    @Test("usage errors exit 64", arguments: [
+        ["run"],
+        ["run", "Models/demo-untrained.mtz"],
+        ["run", "Models/demo-untrained.mtz", "x.png", "--top-k", "0"],
+        ["run", "Models/demo-untrained.mtz", "x.png", "--threads", "0"],
+        ["inspect"],
+        ["bench"],
+        ["frobnicate"],
+    ])
+    func usageErrors(args: [String]) throws {
+        let r = try Self.mtz(args.map { $0 == "Models/demo-untrained.mtz" ? Self.defaultModel : $0 })
+        #expect(r.status == 64, "\(args): \(r.stderr)")
+        #expect(!r.stderr.isEmpty)
+    }
+
+    @Test("an unknown task is a usage error naming the available tasks")
+    func unknownTask() throws {
+        let png = try #require(Self.samples("png").first)
+        let r = try Self.mtz(["run", Self.defaultModel, png, "--tasks", "nope"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("nope") && r.stderr.contains("objects"))
+    }
+
+    @Test("missing, truncated and corrupt models exit 65 with a message, never a crash")
+    func badModels() throws {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.defaultModel)))
+        var flipped = bytes
+        flipped[bytes.count / 2] ^= 0x40
+        let cases = [
+            "/nonexistent/model.mtz",
+            try Self.temporaryFile("truncated.mtz", bytes: Array(bytes.prefix(bytes.count / 3))),
+            try Self.temporaryFile("flipped.mtz", bytes: flipped),
+            try Self.temporaryFile("empty.mtz", bytes: []),
+            try Self.temporaryFile("text.mtz", bytes: Array("not a model".utf8)),
+        ]
+        let png = try #require(Self.samples("png").first)
+        for path in cases {
+            for args in [["run", path, png], ["inspect", path]] {
+                let r = try Self.mtz(args)
+                #expect(r.status == 65, "\(args): \(r.status) \(r.stderr)")
+                #expect(r.stderr.hasPrefix("mtz: error:"), "\(r.stderr)")
+            }
+        }
+    }
+
+    @Test("inspect --json reports shared and per-task parameters and the memory saving")
+    func inspectJSON() throws {
+        let r = try Self.mtz(["inspect", Self.defaultModel, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let stats = try #require(json["statistics"] as? [String: Any])
+        let shared = try #require(stats["sharedParameters"] as? Int)
+        let perTask = try #require(stats["parametersPerTask"] as? [String: Int])
+        let saved = try #require(stats["savedBytes"] as? Int)
+        #expect(shared > 0)
+        #expect(Set(perTask.keys) == ["objects", "scene"])
+        #expect(saved == 4 * (perTask.values.reduce(0, +) - (stats["parameters"] as? Int ?? 0)))
+        #expect((stats["layers"] as? [Any])?.isEmpty == false)
+    }
+
+    @Test("inspect prints the layer table and the saving")
+    func inspectText() throws {
+        let r = try Self.mtz(["inspect", Self.defaultModel])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("saves"))
+        #expect(r.stdout.contains("FLOPs per image"))
+    }
+
+    @Test("bench --gemm prints GFLOP/s per ISA next to the FMA peak")
+    func benchGEMM() throws {
+        let r = try Self.mtz(["bench", "--gemm", "64", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.contains { $0["isa"] as? String == "scalar" })
+        for row in rows { #expect((row["peakGflops"] as? Double ?? 0) > 0) }
+    }
+
+    @Test("bench on a model prints latency")
+    func benchModel() throws {
+        let r = try Self.mtz(["bench", Self.defaultModel, "--iterations", "5"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("median"))
+    }
+}
