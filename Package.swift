@@ -53,11 +53,13 @@ let package = Package(
         ),
         // Test-only helpers: naive reference ops and interpreter, seeded tensors, tiny model builders.
         .target(name: "MTZTestSupport", dependencies: ["MTZCore", "CMTZKernels"]),
+        // Test-only: counts the calling thread's heap allocations (interposes malloc; glibc).
+        .target(name: "CMTZAllocationCounter"),
 
         .testTarget(name: "CMTZKernelsTests", dependencies: ["CMTZKernels", "MTZTestSupport"]),
         .testTarget(name: "MTZCoreTests", dependencies: ["MTZCore", "MTZTestSupport"]),
-        .testTarget(name: "MTZImageTests", dependencies: ["MTZImage", "MTZCore"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "MTZRuntimeTests", dependencies: ["MTZRuntime", "MTZCore", "MTZImage", "MTZTestSupport"]),
+        .testTarget(name: "MTZImageTests", dependencies: ["MTZImage", "MTZCore", "MTZTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MTZRuntimeTests", dependencies: ["MTZRuntime", "MTZCore", "MTZImage", "MTZTestSupport", "CMTZAllocationCounter"]),
         .testTarget(name: "MTZCLITests", dependencies: ["MTZCLI"]),
     ]
 )

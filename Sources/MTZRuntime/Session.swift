@@ -111,9 +111,13 @@ public final class Session {
 
     private func execute() {
         var shared: UInt64 = 0
-        for k in taskSeconds.indices { taskSeconds[k] = 0 }
+        taskSeconds.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         let start = DispatchTime.now().uptimeNanoseconds
-        for i in plan.steps.dropFirst() {
+        // Index loops: no iterator objects, so unoptimised builds do not allocate either.
+        var step = 1
+        while step < plan.steps.count {
+            let i = plan.steps[step]
+            step += 1
             let t0 = DispatchTime.now().uptimeNanoseconds
             executeNode(i)
             let dt = DispatchTime.now().uptimeNanoseconds - t0
@@ -125,7 +129,11 @@ public final class Session {
         let total = DispatchTime.now().uptimeNanoseconds - start
         timings.shared = Double(shared) * 1e-9
         timings.total = Double(total) * 1e-9
-        for (k, name) in tasks.enumerated() { timings.perTask[name] = taskSeconds[k] }
+        var k = 0
+        while k < tasks.count {
+            timings.perTask[tasks[k]] = taskSeconds[k]
+            k += 1
+        }
     }
 
     /// Pointer to the first channel a reference reads, and the pixel stride of its value.
@@ -203,7 +211,10 @@ public final class Session {
 
         case .concat:
             var offset = 0
-            for r in node.inputs {
+            var k = 0
+            while k < node.inputs.count {
+                let r = node.inputs[k]
+                k += 1
                 let (x, stride) = view(r)
                 let channels = r.channelCount ?? (model.shapes[r.node].channels - r.channelOffset)
                 mtz_copy(shape.pixels, channels, x, stride, out + offset, shape.channels)

@@ -2,24 +2,15 @@
 // runnable ISAs and tolerance comparison.
 import CMTZKernels
 import Foundation
+import MTZTestSupport
 
-/// Deterministic SplitMix64 generator, so every test run sees the same data.
-struct KernelTestRNG {
-    private var state: UInt64
+/// The kernel tests' seeded generator (the shared one from MTZTestSupport).
+typealias KernelTestRNG = SeededRandom
 
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SeededRandom {
     /// Uniform value in [lo, hi).
     mutating func float(_ lo: Float = -1, _ hi: Float = 1) -> Float {
-        lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24)
+        lo + (hi - lo) * nextUnitFloat()
     }
 }
 

@@ -1,24 +1,12 @@
 import Foundation
+import MTZTestSupport
 import Testing
 @testable import MTZCore
 
 // MARK: - Fixtures and helpers
 
-/// A small deterministic generator (SplitMix64) so every run flips the same bytes.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 private func seededValues(_ count: Int, seed: UInt64) -> [Float] {
-    var g = SeededGenerator(seed: seed)
+    var g = SeededRandom(seed: seed)
     return (0..<count).map { _ in Float(Int(g.next() % 2001) - 1000) / 1000 }
 }
 
@@ -244,7 +232,7 @@ struct FormatTests {
 
     @Test func randomByteFlipsThrow() throws {
         let bytes = try ModelFile.encode(sampleModel())
-        var g = SeededGenerator(seed: 42)
+        var g = SeededRandom(seed: 42)
         var accepted = 0
         var unnoticed: [Int] = []
         for _ in 0..<3000 {

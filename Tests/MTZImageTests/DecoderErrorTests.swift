@@ -1,5 +1,6 @@
 import Foundation
 import MTZImage
+import MTZTestSupport
 import Testing
 
 @Suite("Decoder errors and limits")
@@ -144,7 +145,7 @@ struct DecoderErrorTests {
     @Test("random byte damage never crashes", arguments: try FixtureCatalog.decodable())
     func damageIsSafe(_ fixture: FixtureEntry) throws {
         let original = try FixtureCatalog.bytes(fixture.file)
-        var random = DamageRandom(seed: fixture.file.utf8.reduce(UInt64(17)) { $0 &* 31 &+ UInt64($1) })
+        var random = SeededRandom(seed: fixture.file.utf8.reduce(UInt64(17)) { $0 &* 31 &+ UInt64($1) })
         for _ in 0..<60 {
             var bytes = original
             for _ in 0..<Int.random(in: 1...4, using: &random) {
