@@ -72,7 +72,7 @@ public final class InferenceModel: Sendable {
             return .input
         case .conv2d(let c):
             let (x, stride) = input(0)
-            var params = windowParams(c.window, input: x, inputStride: stride, output: output, groups: c.groups)
+            var params = try checked(windowParams(c.window, input: x, inputStride: stride, output: output, groups: c.groups), node)
             let depthwise = c.groups > 1 && c.groups == x.channels && c.groups == c.outChannels
             let packed = try packer.convolution(c, params: params, depthwise: depthwise)
             let workspace = depthwise ? 0 : mtz_conv2d_workspace_size(packer.isa.raw, &params)
@@ -85,10 +85,11 @@ public final class InferenceModel: Sendable {
             return .activation(a.kernel)
         case .maxPool(let p):
             let (x, stride) = input(0)
-            return .maxPool(windowParams(p.window, input: x, inputStride: stride, output: output, groups: x.channels))
+            return .maxPool(try checked(windowParams(p.window, input: x, inputStride: stride, output: output, groups: x.channels), node))
         case .averagePool(let p):
             let (x, stride) = input(0)
-            return .averagePool(windowParams(p.window, input: x, inputStride: stride, output: output, groups: x.channels), countIncludePad: p.countIncludePad)
+            return .averagePool(try checked(windowParams(p.window, input: x, inputStride: stride, output: output, groups: x.channels), node),
+                                countIncludePad: p.countIncludePad)
         case .globalAveragePool:
             return .globalAveragePool
         case .add(let a):
@@ -102,5 +103,14 @@ public final class InferenceModel: Sendable {
         case .batchNorm(let scale, let shift):
             return .scaleShift(scale: try packer.plain(scale), shift: try packer.plain(shift))
         }
+    }
+
+    /// The kernels' own geometry check, as a second line of defence behind `Model.validate()`.
+    private static func checked(_ params: mtz_conv2d_params, _ node: Node) throws(RuntimeError) -> mtz_conv2d_params {
+        var p = params
+        guard mtz_conv2d_params_valid(&p) != 0 else {
+            throw RuntimeError.invalidModel("node '\(node.name)': window geometry the kernels cannot run")
+        }
+        return p
     }
 }

@@ -55,7 +55,7 @@ private func allOpsModel() -> Model {
     ]
     let nodes = [
         Node(name: "in", op: .input, inputs: []),
-        Node(name: "c", op: .conv2d(Conv2D(window: Window(kernelH: 1, kernelW: 1, strideH: 1, strideW: 2, padding: Padding(top: 1, left: 0, bottom: 2, right: 1)),
+        Node(name: "c", op: .conv2d(Conv2D(window: Window(kernelH: 1, kernelW: 1, strideH: 1, strideW: 2, padding: Padding()),
                                            outChannels: 2, weight: 0, bias: nil)), inputs: [ValueRef(0)]),
         Node(name: "act", op: .activation(.relu6), inputs: [ValueRef(1)]),
         Node(name: "avg", op: .averagePool(Pool(window: .square(2, stride: 1, padding: 1), countIncludePad: true)), inputs: [ValueRef(2)]),

@@ -150,7 +150,12 @@ extension Model {
             guard c.groups >= 1, c.outChannels >= 1, x.channels % c.groups == 0, c.outChannels % c.groups == 0 else {
                 throw ModelError("node '\(node.name)': \(x.channels) input and \(c.outChannels) output channels do not split into \(c.groups) groups")
             }
-            let (oh, ow) = try windowOutput(c.window, input: x, node: node)
+            let w = c.window
+            let extentH = (w.kernelH - 1) * w.dilationH + 1, extentW = (w.kernelW - 1) * w.dilationW + 1
+            guard w.padding.top < extentH, w.padding.bottom < extentH, w.padding.left < extentW, w.padding.right < extentW else {
+                throw ModelError("node '\(node.name)': convolution padding must be smaller than the (dilated) kernel")
+            }
+            let (oh, ow) = try windowOutput(w, input: x, node: node)
             try weight(c.weight, of: node, shape: [c.outChannels, c.window.kernelH, c.window.kernelW, x.channels / c.groups], role: "weight")
             if let b = c.bias { try weight(b, of: node, shape: [c.outChannels], role: "bias") }
             let out = ValueShape(height: oh, width: ow, channels: c.outChannels)
