@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "MTZRuntime", targets: ["MTZRuntime"]),
         .library(name: "MTZCore", targets: ["MTZCore"]),
         .library(name: "MTZImage", targets: ["MTZImage"]),
+        .library(name: "MTZTraining", targets: ["MTZTraining"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -43,11 +44,14 @@ let package = Package(
         .target(name: "MTZImage", dependencies: ["MTZCore", "CMTZImage"]),
         // Swift: model loading, memory planning, sessions and the multi-head executor.
         .target(name: "MTZRuntime", dependencies: ["MTZCore", "MTZImage", "CMTZKernels"]),
+        // Swift: datasets, forward/backward passes, losses, optimisers, trainers; parameters shared
+        // between task networks.
+        .target(name: "MTZTraining", dependencies: ["MTZCore", "CMTZKernels"]),
         // The `mtz` command-line tool: parses, calls the libraries, prints.
         .executableTarget(
             name: "MTZCLI",
             dependencies: [
-                "MTZCore", "MTZImage", "MTZRuntime", "CMTZKernels",
+                "MTZCore", "MTZImage", "MTZRuntime", "MTZTraining", "CMTZKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -60,6 +64,7 @@ let package = Package(
         .testTarget(name: "MTZCoreTests", dependencies: ["MTZCore", "MTZTestSupport"]),
         .testTarget(name: "MTZImageTests", dependencies: ["MTZImage", "MTZCore", "MTZTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MTZRuntimeTests", dependencies: ["MTZRuntime", "MTZCore", "MTZImage", "MTZTestSupport", "CMTZAllocationCounter"]),
+        .testTarget(name: "MTZTrainingTests", dependencies: ["MTZTraining", "MTZCore", "MTZRuntime", "MTZTestSupport", "CMTZKernels"]),
         .testTarget(name: "MTZCLITests", dependencies: ["MTZCLI"]),
     ]
 )
