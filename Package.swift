@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "MTZRuntime", dependencies: ["MTZCore", "MTZImage", "CMTZKernels"]),
         // Swift: datasets, forward/backward passes, losses, optimisers, trainers; parameters shared
         // between task networks.
-        .target(name: "MTZTraining", dependencies: ["MTZCore", "CMTZKernels"]),
+        .target(name: "MTZTraining", dependencies: ["MTZCore", "MTZRuntime", "CMTZKernels"]),
         // The `mtz` command-line tool: parses, calls the libraries, prints.
         .executableTarget(
             name: "MTZCLI",

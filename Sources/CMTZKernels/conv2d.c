@@ -17,6 +17,7 @@
  * how the pixel range is split.
  */
 #include "internal.h"
+#include "mtz_training_kernels.h"
 
 #include <string.h>
 
@@ -96,9 +97,11 @@ static void mtz_conv2d_direct(mtz_isa isa, const mtz_conv2d_params *p, const flo
                  accumulate, act);
 }
 
-/* Writes the patches of output pixels [pix, pix + m) for group g into ws (row stride k). */
-static void mtz_im2col(const mtz_conv2d_params *p, const float *in, size_t g, size_t pix, size_t m,
-                       float *ws) {
+/* Writes the patches of output pixels [pixel_begin, pixel_end) for group g into col (row stride
+ * ld_col). Forced inline so mtz_conv2d compiles exactly as when this was its private helper; the
+ * training engine reaches the same code through the public mtz_im2col. */
+static inline __attribute__((always_inline)) void mtz_im2col_block(const mtz_conv2d_params *p, size_t g, const float *in, size_t pixel_begin,
+                             size_t pixel_end, float *col, size_t ld_col) {
     const size_t icg = p->in_c / p->groups;
     const size_t k = mtz_conv_group_k(p);
     const size_t ips = p->in_pixel_stride;
@@ -106,9 +109,9 @@ static void mtz_im2col(const mtz_conv2d_params *p, const float *in, size_t g, si
     /* With dilation_w 1 and pixels packed back to back, a kernel row's valid taps are one run. */
     const int contiguous = p->dilation_w == 1 && ips == icg;
     const float *in_g = in + g * icg;
-    size_t oy = pix / p->out_w, ox = pix % p->out_w;
-    for (size_t r = 0; r < m; r++) {
-        float *dst = ws + r * k;
+    size_t oy = pixel_begin / p->out_w, ox = pixel_begin % p->out_w;
+    for (size_t pix = pixel_begin; pix < pixel_end; pix++) {
+        float *dst = col + (pix - pixel_begin) * ld_col;
         size_t ky0, ky1, kx0, kx1;
         mtz_tap_range(oy, p->stride_h, p->pad_top, p->dilation_h, p->kernel_h, p->in_h, &ky0, &ky1);
         mtz_tap_range(ox, p->stride_w, p->pad_left, p->dilation_w, p->kernel_w, p->in_w, &kx0, &kx1);
@@ -139,6 +142,11 @@ static void mtz_im2col(const mtz_conv2d_params *p, const float *in, size_t g, si
     }
 }
 
+void mtz_im2col(const mtz_conv2d_params *p, size_t group, const float *in, size_t pixel_begin,
+                size_t pixel_end, float *col, size_t ld_col) {
+    mtz_im2col_block(p, group, in, pixel_begin, pixel_end, col, ld_col);
+}
+
 void mtz_conv2d(mtz_isa isa, const mtz_conv2d_params *p, const float *in, const float *packed,
                 float *out, float *workspace, size_t pixel_begin, size_t pixel_end, int accumulate,
                 mtz_activation act) {
@@ -153,7 +161,7 @@ void mtz_conv2d(mtz_isa isa, const mtz_conv2d_params *p, const float *in, const 
     for (size_t pix = pixel_begin; pix < pixel_end; pix += rows) {
         const size_t m = pixel_end - pix < rows ? pixel_end - pix : rows;
         for (size_t g = 0; g < p->groups; g++) {
-            mtz_im2col(p, in, g, pix, m, workspace);
+            mtz_im2col_block(p, g, in, pix, pix + m, workspace, k);
             mtz_gemm(isa, m, ocg, k, workspace, k, packed + g * group_size,
                      out + pix * p->out_pixel_stride + g * ocg, p->out_pixel_stride, accumulate, act);
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import MTZCore
 import MTZImage
 import MTZRuntime
+import MTZTraining
 
 #if canImport(Glibc)
 import Glibc
@@ -36,8 +37,13 @@ func exitCode(for error: any Error) -> ExitCode {
         case .invalidModel: return Exit.data
         case .outOfMemory: return Exit.other
         }
-    case is ModelError, is FormatError, is ImageError:
+    case is ModelError, is FormatError, is ImageError, is DatasetError:
         return Exit.data
+    case let e as TrainingError:
+        switch e {
+        case .invalidOption, .unknownTask: return Exit.usage
+        case .invalidModel: return Exit.data
+        }
     default:
         return Exit.other
     }

@@ -10,13 +10,13 @@ import Darwin
 ///
 /// The one place in the runtime that allocates raw memory. Pointers are lent through closures or
 /// used only by the type that owns the buffer for the duration of a call.
-final class AlignedBuffer: @unchecked Sendable {
+package final class AlignedBuffer: @unchecked Sendable {
     /// Number of floats.
-    let count: Int
+    package let count: Int
     private let base: UnsafeMutablePointer<Float>
 
     /// Allocates `count` floats (at least one), or throws if the memory cannot be had.
-    init(count: Int) throws(RuntimeError) {
+    package init(count: Int) throws(RuntimeError) {
         let n = max(count, 1)
         guard n <= Int.max / 4 - 64 else { throw RuntimeError.outOfMemory(bytes: n) }
         var raw: UnsafeMutableRawPointer?
@@ -30,10 +30,10 @@ final class AlignedBuffer: @unchecked Sendable {
     deinit { free(base) }
 
     /// The start of the buffer. Valid while `self` is alive; callers keep `self` alive across use.
-    var pointer: UnsafeMutablePointer<Float> { base }
+    package var pointer: UnsafeMutablePointer<Float> { base }
 
     /// Copies `values` in at `offset`.
-    func store(_ values: UnsafeBufferPointer<Float>, at offset: Int = 0) {
+    package func store(_ values: UnsafeBufferPointer<Float>, at offset: Int = 0) {
         precondition(offset >= 0 && offset + values.count <= count)
         guard let src = values.baseAddress else { return }
         (base + offset).update(from: src, count: values.count)

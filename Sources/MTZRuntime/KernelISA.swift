@@ -33,7 +33,7 @@ public enum KernelISA: String, Sendable, CaseIterable, Codable {
     }
 
     /// The C enum value.
-    var raw: mtz_isa {
+    package var raw: mtz_isa {
         switch self {
         case .scalar: MTZ_ISA_SCALAR
         case .avx2: MTZ_ISA_AVX2
@@ -45,7 +45,7 @@ public enum KernelISA: String, Sendable, CaseIterable, Codable {
 
 extension MTZCore.Activation {
     /// The C enum value.
-    var kernel: mtz_activation {
+    package var kernel: mtz_activation {
         switch self {
         case .none: MTZ_ACT_NONE
         case .relu: MTZ_ACT_RELU

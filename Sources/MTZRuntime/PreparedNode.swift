@@ -35,7 +35,7 @@ enum PreparedNode: @unchecked Sendable {
 }
 
 /// Window geometry in the kernels' terms.
-func windowParams(_ w: Window, input: ValueShape, inputStride: Int, output: ValueShape, groups: Int) -> mtz_conv2d_params {
+package func windowParams(_ w: Window, input: ValueShape, inputStride: Int, output: ValueShape, groups: Int) -> mtz_conv2d_params {
     mtz_conv2d_params(
         in_h: input.height, in_w: input.width, in_c: input.channels, in_pixel_stride: inputStride,
         out_h: output.height, out_w: output.width, out_c: output.channels, out_pixel_stride: output.channels,

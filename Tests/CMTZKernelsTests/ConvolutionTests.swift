@@ -7,6 +7,7 @@
 //  - the gaps of strided output views (pixel stride > out_c) keep their sentinel, and the gaps of
 //    strided input views hold NaN, so any read outside the input view poisons the result;
 //  - computing [0, a) and then [a, end) gives bit-identical output to one call over [0, end).
+import MTZCore
 import CMTZKernels
 import Testing
 

@@ -3,6 +3,7 @@
 // strided views (input gaps hold NaN, output gaps a sentinel that must survive) and in-place use.
 // Tolerance: |got - ref| <= 1e-6 + 1e-6*|ref| (add, ReLU/ReLU6, copy are exact in practice; sigmoid,
 // tanh, the fused multiply-add of scale-shift and softmax's expf round slightly differently).
+import MTZCore
 import CMTZKernels
 import Foundation
 import Testing

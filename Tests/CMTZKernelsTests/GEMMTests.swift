@@ -5,6 +5,7 @@
 // i.e. absolute 1e-4 or relative 1e-5 scaled by sqrt(K) (the reference accumulates in double; the
 // kernels in float with a K-blocked order). Inputs are uniform in [-0.5, 0.5) and fixed by seeds, so
 // the outcome is deterministic. Floats outside the described C view must stay bit-identical.
+import MTZCore
 import CMTZKernels
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 // Small generic helpers for the C kernel tests: seeded data, C-friendly float buffers, the list of
 // runnable ISAs and tolerance comparison.
+import MTZCore
 import CMTZKernels
 import Foundation
 import MTZTestSupport

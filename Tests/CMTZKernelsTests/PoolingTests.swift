@@ -2,6 +2,7 @@
 // this machine can run. Tolerance: max pooling is exact; averages |got - ref| <= 1e-5 + 1e-5*|ref|.
 // Input view gaps hold NaN (a read outside the view would show), output gaps a sentinel that must
 // survive, and [0, a) + [a, end) must equal one call bit for bit.
+import MTZCore
 import CMTZKernels
 import Testing
 

@@ -1,3 +1,4 @@
+import MTZCore
 import Foundation
 import MTZImage
 import MTZTestSupport

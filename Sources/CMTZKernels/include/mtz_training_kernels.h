@@ -51,6 +51,12 @@ void mtz_maxpool2d_backward(const mtz_conv2d_params *p, const float *in, const f
 void mtz_avgpool2d_backward(const mtz_conv2d_params *p, const float *dy, float *dx,
                             int count_include_pad);
 
+/**
+ * dy[i] *= act'(x) for n values, computed from the activation's *output* y[i] (relu: y > 0;
+ * relu6: 0 < y < 6; sigmoid: y(1 − y); tanh: 1 − y²). In place; a no-op for MTZ_ACT_NONE.
+ */
+void mtz_activation_backward(mtz_isa isa, size_t n, const float *y, float *dy, mtz_activation act);
+
 #ifdef __cplusplus
 }
 #endif

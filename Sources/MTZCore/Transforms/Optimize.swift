@@ -90,7 +90,7 @@ extension Model {
     }
 
     /// Removes nodes no task depends on (keeping the input node) and weights no node reads.
-    func pruned() -> Model {
+    public func pruned() -> Model {
         var live = [Bool](repeating: false, count: nodes.count)
         var stack = tasks.map(\.output)
         while let i = stack.popLast() {

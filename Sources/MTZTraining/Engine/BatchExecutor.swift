@@ -1,0 +1,513 @@
+import CMTZKernels
+import MTZCore
+import MTZRuntime
+
+/// Runs the forward and backward passes of a `TrainableModel` on mini-batches.
+///
+/// Values are NHWC per sample with the samples of a batch back to back. A channel slice of a value
+/// over the whole batch is a `[batch·pixels][channels]` view with the producer's channel count as the
+/// row stride, so element-wise ops treat a batch as one long list of pixels. Convolutions and
+/// pooling run per sample on the C kernels; the weight and input gradients of convolution and FC
+/// layers are GEMMs on the same kernels (`mtz_gemm` with `mtz_gemm_pack_kn`), with im2col/col2im
+/// for convolutions.
+final class BatchExecutor {
+    let model: TrainableModel
+    /// Largest batch the buffers hold.
+    let capacity: Int
+    /// Samples in the current batch (`1...capacity`); set before `forward`.
+    var batch: Int
+    let isa: mtz_isa
+    private let nodes: [Node]
+    private let shapes: [ValueShape]
+    private var values: [BatchTensor?]
+    private var grads: [BatchTensor?]
+    /// Per batch-norm node: batch mean and 1/sqrt(var + eps) of the last training forward pass.
+    private var batchMean: [Int: [Float]] = [:]
+    private var batchInvStd: [Int: [Float]] = [:]
+    /// Per dropout node: the mask (0 or 1/(1-p)) of the last training forward pass.
+    private var dropoutMasks: [Int: BatchTensor] = [:]
+    private var random: UInt64
+    /// Packed weights per node for the forward GEMM and, per node, W as a [K][N] GEMM operand.
+    private var packedForward: [Int: (version: Int, buffer: AlignedBuffer)] = [:]
+    private var packedBackward: [Int: (version: Int, buffer: AlignedBuffer)] = [:]
+    private let im2colScratch = Scratch()
+    private let transposeScratch = Scratch()
+    private let packScratch = Scratch()
+    private let workspaceScratch = Scratch()
+
+    init(model: TrainableModel, capacity: Int, seed: UInt64, isa: KernelISA = .selected) {
+        self.model = model
+        self.capacity = capacity
+        self.batch = capacity
+        self.isa = isa.raw
+        nodes = model.structure.nodes
+        shapes = model.shapes
+        values = [BatchTensor?](repeating: nil, count: nodes.count)
+        grads = [BatchTensor?](repeating: nil, count: nodes.count)
+        random = seed &+ 0x9E37_79B9_7F4A_7C15
+    }
+
+    // MARK: - Views
+
+    /// Pointer to the first element a reference reads for sample 0, the pixel stride, and the
+    /// number of channels it reads.
+    private func view(_ r: ValueRef, in tensors: [BatchTensor?]) -> (UnsafeMutablePointer<Float>, stride: Int, channels: Int) {
+        let stride = shapes[r.node].channels
+        return (tensors[r.node]!.pointer + r.channelOffset, stride, r.channelCount ?? (stride - r.channelOffset))
+    }
+
+    private func tensor(_ i: Int, _ list: inout [BatchTensor?]) -> BatchTensor {
+        if let t = list[i] { return t }
+        let t = BatchTensor(batch: capacity, sampleSize: shapes[i].elementCount)
+        list[i] = t
+        return t
+    }
+
+    /// The output of node `i` from the last forward pass (`batch × elementCount` floats).
+    func output(_ i: Int) -> UnsafeMutablePointer<Float> { values[i]!.pointer }
+
+    /// The gradient buffer of node `i`'s value, to be filled by the loss before `backward`.
+    func outputGradient(_ i: Int) -> UnsafeMutablePointer<Float> { tensor(i, &grads).pointer }
+
+    /// Nodes needed to compute `outputs`, in topological order (the input node first).
+    func steps(for outputs: [Int]) -> [Int] {
+        var needed = [Bool](repeating: false, count: nodes.count)
+        var stack = outputs
+        while let i = stack.popLast() {
+            guard !needed[i] else { continue }
+            needed[i] = true
+            stack.append(contentsOf: nodes[i].inputs.map(\.node))
+        }
+        return nodes.indices.filter { needed[$0] }
+    }
+
+    // MARK: - Forward
+
+    /// Runs `steps` on a batch whose input (`batch × inputSize` floats, normalised) is already in
+    /// place via `inputPointer`. `training` selects batch statistics and dropout.
+    func forward(_ steps: [Int], training: Bool) {
+        for i in steps where i != 0 { forwardNode(i, training: training) }
+    }
+
+    /// Where to write the normalised batch input.
+    var inputPointer: UnsafeMutablePointer<Float> { tensor(0, &values).pointer }
+
+    private func forwardNode(_ i: Int, training: Bool) {
+        let node = nodes[i]
+        let out = tensor(i, &values).pointer
+        let shape = shapes[i]
+        let rows = batch * shape.pixels
+        switch node.op {
+        case .input:
+            break
+        case .conv2d(let c):
+            let (x, xStride, xChannels) = view(node.inputs[0], in: values)
+            var p = convParams(c, input: node.inputs[0], output: shape)
+            let accumulate: Int32 = node.inputs.count == 2 ? 1 : 0
+            if accumulate != 0 { copyInto(node.inputs[1], out, rows: rows, channels: shape.channels) }
+            let packed = forwardPacked(i, conv: c, params: &p)
+            let workspace = workspaceScratch.pointer(max(1, mtz_conv2d_workspace_size(isa, &p)))
+            let inElems = shapes[node.inputs[0].node].elementCount
+            _ = (xStride, xChannels)
+            for s in 0..<batch {
+                mtz_conv2d(isa, &p, x + s * inElems, packed, out + s * shape.elementCount, workspace, 0, shape.pixels,
+                           accumulate, c.activation.kernel)
+            }
+        case .fullyConnected(let f):
+            let (x, xStride, xChannels) = view(node.inputs[0], in: values)
+            let accumulate: Int32 = node.inputs.count == 2 ? 1 : 0
+            if accumulate != 0 { copyInto(node.inputs[1], out, rows: batch, channels: f.outFeatures) }
+            let packed = forwardPackedFC(i, f: f, inFeatures: xChannels)
+            mtz_gemm(isa, batch, f.outFeatures, xChannels, x, xStride, packed, out, f.outFeatures, accumulate, f.activation.kernel)
+        case .activation(let a):
+            let (x, xStride, _) = view(node.inputs[0], in: values)
+            mtz_activate(isa, rows, shape.channels, x, xStride, out, shape.channels, a.kernel)
+        case .maxPool(let pool), .averagePool(let pool):
+            let (x, xStride, _) = view(node.inputs[0], in: values)
+            var p = windowParams(pool.window, input: inputShape(node.inputs[0]), inputStride: xStride, output: shape, groups: shape.channels)
+            let inElems = shapes[node.inputs[0].node].elementCount
+            for s in 0..<batch {
+                if case .maxPool = node.op {
+                    mtz_maxpool2d(isa, &p, x + s * inElems, out + s * shape.elementCount, 0, shape.pixels)
+                } else {
+                    mtz_avgpool2d(isa, &p, x + s * inElems, out + s * shape.elementCount, 0, shape.pixels, pool.countIncludePad ? 1 : 0)
+                }
+            }
+        case .globalAveragePool:
+            let (x, xStride, _) = view(node.inputs[0], in: values)
+            let source = shapes[node.inputs[0].node]
+            for s in 0..<batch {
+                mtz_global_avgpool(isa, source.pixels, shape.channels, x + s * source.elementCount, xStride, out + s * shape.channels)
+            }
+        case .add(let a):
+            let (x, xs, _) = view(node.inputs[0], in: values)
+            let (y, ys, _) = view(node.inputs[1], in: values)
+            mtz_add(isa, rows, shape.channels, x, xs, y, ys, out, shape.channels, a.kernel)
+        case .concat:
+            var offset = 0
+            for r in node.inputs {
+                let (x, xs, channels) = view(r, in: values)
+                mtz_copy(rows, channels, x, xs, out + offset, shape.channels)
+                offset += channels
+            }
+        case .flatten:
+            let r = node.inputs[0]
+            let (x, xs, channels) = view(r, in: values)
+            mtz_copy(batch * shapes[r.node].pixels, channels, x, xs, out, channels)
+        case .softmax:
+            let (x, xs, _) = view(node.inputs[0], in: values)
+            for s in 0..<batch { mtz_softmax(isa, shape.channels, x + s * xs, out + s * shape.channels) }
+        case .batchNorm(let gamma, let beta):
+            batchNormForward(i, gamma: gamma, beta: beta, out: out, training: training)
+        }
+        if training, let rate = model.dropout[i] { applyDropout(i, rate: rate, out: out, count: batch * shape.elementCount) }
+    }
+
+    private func applyDropout(_ i: Int, rate: Float, out: UnsafeMutablePointer<Float>, count: Int) {
+        let mask = dropoutMasks[i] ?? BatchTensor(batch: capacity, sampleSize: shapes[i].elementCount)
+        dropoutMasks[i] = mask
+        let keep = 1 / (1 - rate)
+        let threshold = UInt64(Double(rate) * Double(1 << 32))
+        let m = mask.pointer
+        for k in 0..<count {
+            random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            m[k] = (random >> 32) < threshold ? 0 : keep
+            out[k] *= m[k]
+        }
+    }
+
+    private func batchNormForward(_ i: Int, gamma: Int, beta: Int, out: UnsafeMutablePointer<Float>, training: Bool) {
+        let node = nodes[i]
+        let (x, xs, channels) = view(node.inputs[0], in: values)
+        let rows = batch * shapes[i].pixels
+        var mean = [Float](repeating: 0, count: channels)
+        var invStd = [Float](repeating: 0, count: channels)
+        if training {
+            var sum = [Double](repeating: 0, count: channels)
+            var sumSquares = [Double](repeating: 0, count: channels)
+            for r in 0..<rows {
+                let row = x + r * xs
+                for c in 0..<channels {
+                    let v = Double(row[c])
+                    sum[c] += v
+                    sumSquares[c] += v * v
+                }
+            }
+            let n = Double(rows)
+            let m = Float(model.batchNormMomentum)
+            for c in 0..<channels {
+                let mu = sum[c] / n
+                let variance = max(0, sumSquares[c] / n - mu * mu)
+                mean[c] = Float(mu)
+                invStd[c] = 1 / Float(variance + Double(model.batchNormEpsilon)).squareRoot()
+                let unbiased = rows > 1 ? variance * n / (n - 1) : variance
+                model.runningMean[i]![c] = (1 - m) * model.runningMean[i]![c] + m * Float(mu)
+                model.runningVariance[i]![c] = (1 - m) * model.runningVariance[i]![c] + m * Float(unbiased)
+            }
+            batchMean[i] = mean
+            batchInvStd[i] = invStd
+        } else {
+            for c in 0..<channels {
+                mean[c] = model.runningMean[i]![c]
+                invStd[c] = 1 / (model.runningVariance[i]![c] + model.batchNormEpsilon).squareRoot()
+            }
+        }
+        let g = model.values[gamma], b = model.values[beta]
+        var scale = [Float](repeating: 0, count: channels)
+        var shift = [Float](repeating: 0, count: channels)
+        for c in 0..<channels {
+            scale[c] = g[c] * invStd[c]
+            shift[c] = b[c] - mean[c] * scale[c]
+        }
+        mtz_scale_shift(isa, rows, channels, x, xs, scale, shift, out, channels)
+    }
+
+    // MARK: - Backward
+
+    /// Back-propagates the gradients of the last node of `steps` (set by the loss through
+    /// `outputGradient`) to every parameter the steps read; parameter gradients are *added* to
+    /// `model.gradients`. Other gradient buffers are cleared first.
+    func backward(_ steps: [Int], lossNode: Int) {
+        for i in steps where i != lossNode { if i != 0 { tensor(i, &grads).zero(samples: batch) } }
+        for i in steps.reversed() where i != 0 { backwardNode(i) }
+    }
+
+    private func needsGradient(_ r: ValueRef) -> Bool { r.node != 0 }
+
+    private func backwardNode(_ i: Int) {
+        let node = nodes[i]
+        let shape = shapes[i]
+        let rows = batch * shape.pixels
+        let dy = grads[i]!.pointer
+        let y = values[i]!.pointer
+        if let mask = dropoutMasks[i], model.dropout[i] != nil {
+            let m = mask.pointer
+            for k in 0..<(batch * shape.elementCount) { dy[k] *= m[k] }
+        }
+        switch node.op {
+        case .input:
+            break
+        case .conv2d(let c):
+            activationBackward(c.activation, y: y, dy: dy, count: batch * shape.elementCount)
+            if node.inputs.count == 2 { addInto(node.inputs[1], dy, rows: rows, channels: shape.channels) }
+            convBackward(i, c, dz: dy)
+        case .fullyConnected(let f):
+            activationBackward(f.activation, y: y, dy: dy, count: batch * f.outFeatures)
+            if node.inputs.count == 2 { addInto(node.inputs[1], dy, rows: batch, channels: f.outFeatures) }
+            fullyConnectedBackward(i, f, dz: dy)
+        case .activation(let a):
+            activationBackward(a, y: y, dy: dy, count: batch * shape.elementCount)
+            if needsGradient(node.inputs[0]) { addInto(node.inputs[0], dy, rows: rows, channels: shape.channels) }
+        case .maxPool(let pool), .averagePool(let pool):
+            guard needsGradient(node.inputs[0]) else { break }
+            let (x, xs, _) = view(node.inputs[0], in: values)
+            let (dx, _, _) = view(node.inputs[0], in: grads)
+            var p = windowParams(pool.window, input: inputShape(node.inputs[0]), inputStride: xs, output: shape, groups: shape.channels)
+            let inElems = shapes[node.inputs[0].node].elementCount
+            for s in 0..<batch {
+                if case .maxPool = node.op {
+                    mtz_maxpool2d_backward(&p, x + s * inElems, dy + s * shape.elementCount, dx + s * inElems)
+                } else {
+                    mtz_avgpool2d_backward(&p, dy + s * shape.elementCount, dx + s * inElems, pool.countIncludePad ? 1 : 0)
+                }
+            }
+        case .globalAveragePool:
+            guard needsGradient(node.inputs[0]) else { break }
+            let (dx, xs, channels) = view(node.inputs[0], in: grads)
+            let source = shapes[node.inputs[0].node]
+            let inv = 1 / Float(source.pixels)
+            for s in 0..<batch {
+                let g = dy + s * channels
+                for p in 0..<source.pixels {
+                    let row = dx + s * source.elementCount + p * xs
+                    for c in 0..<channels { row[c] += g[c] * inv }
+                }
+            }
+        case .add(let a):
+            activationBackward(a, y: y, dy: dy, count: batch * shape.elementCount)
+            for r in node.inputs where needsGradient(r) { addInto(r, dy, rows: rows, channels: shape.channels) }
+        case .concat:
+            var offset = 0
+            for r in node.inputs {
+                let (_, _, channels) = view(r, in: values)
+                if needsGradient(r) { addInto(r, dy + offset, rows: rows, channels: channels, sourceStride: shape.channels) }
+                offset += channels
+            }
+        case .flatten:
+            let r = node.inputs[0]
+            if needsGradient(r) {
+                let (_, _, channels) = view(r, in: values)
+                addInto(r, dy, rows: batch * shapes[r.node].pixels, channels: channels)
+            }
+        case .softmax:
+            guard needsGradient(node.inputs[0]) else { break }
+            let (dx, xs, _) = view(node.inputs[0], in: grads)
+            let n = shape.channels
+            for s in 0..<batch {
+                let ys = y + s * n, g = dy + s * n, d = dx + s * xs
+                var dot: Float = 0
+                for k in 0..<n { dot += ys[k] * g[k] }
+                for k in 0..<n { d[k] += ys[k] * (g[k] - dot) }
+            }
+        case .batchNorm(let gamma, let beta):
+            batchNormBackward(i, gamma: gamma, beta: beta, dy: dy)
+        }
+    }
+
+    /// dy ← dy · act'(y), in place, from the activation's output.
+    private func activationBackward(_ a: MTZCore.Activation, y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, count: Int) {
+        mtz_activation_backward(isa, count, y, dy, a.kernel)
+    }
+
+    private func convBackward(_ i: Int, _ c: Conv2D, dz: UnsafeMutablePointer<Float>) {
+        let node = nodes[i]
+        let shape = shapes[i]
+        let r = node.inputs[0]
+        var p = convParams(c, input: r, output: shape)
+        let (x, _, _) = view(r, in: values)
+        let inElems = shapes[r.node].elementCount
+        let groups = c.groups
+        let ocg = c.outChannels / groups
+        let kg = c.window.kernelH * c.window.kernelW * (p.in_c / groups)
+        let pixels = shape.pixels
+        let outElems = shape.elementCount
+
+        // Bias: sum of dz over samples and pixels.
+        if let b = c.bias {
+            model.gradients[b].withUnsafeMutableBufferPointer { db in
+                for row in 0..<(batch * pixels) {
+                    let g = dz + row * c.outChannels
+                    for o in 0..<c.outChannels { db[o] += g[o] }
+                }
+            }
+        }
+        let wantInput = needsGradient(r)
+        let dx = wantInput ? view(r, in: grads).0 : nil
+        let backwardW = wantInput ? backwardPacked(i, weight: c.weight, groups: groups, rows: ocg, cols: kg) : nil
+        // Samples per chunk: keep the im2col block around 4 M floats.
+        let chunk = max(1, min(batch, (1 << 22) / max(1, pixels * kg)))
+        let col = im2colScratch.pointer(chunk * pixels * kg)
+        let dzt = transposeScratch.pointer(ocg * chunk * pixels)
+        model.gradients[c.weight].withUnsafeMutableBufferPointer { dw in
+            for g in 0..<groups {
+                var s0 = 0
+                while s0 < batch {
+                    let n = min(chunk, batch - s0)
+                    let m = n * pixels
+                    for s in 0..<n {
+                        mtz_im2col(&p, g, x + (s0 + s) * inElems, 0, pixels, col + s * pixels * kg, kg)
+                    }
+                    // dW_g (ocg × kg) += dz_gᵀ (ocg × m) · col (m × kg)
+                    let dzChunk = dz + s0 * outElems + g * ocg
+                    mtz_transpose(m, ocg, dzChunk, c.outChannels, dzt, m)
+                    let packed = packScratch.pointer(mtz_gemm_packed_size(isa, m, kg))
+                    mtz_gemm_pack_kn(isa, m, kg, col, kg, nil, packed)
+                    mtz_gemm(isa, ocg, kg, m, dzt, m, packed, dw.baseAddress! + g * ocg * kg, kg, 1, MTZ_ACT_NONE)
+                    if let dx, let backwardW {
+                        // dcol (m × kg) = dz_g (m × ocg) · W_g (ocg × kg), then scattered back.
+                        let wg = backwardW + g * mtz_gemm_packed_size(isa, ocg, kg)
+                        mtz_gemm(isa, m, kg, ocg, dzChunk, c.outChannels, wg, col, kg, 0, MTZ_ACT_NONE)
+                        for s in 0..<n {
+                            mtz_col2im_add(&p, g, col + s * pixels * kg, kg, 0, pixels, dx + (s0 + s) * inElems)
+                        }
+                    }
+                    s0 += n
+                }
+            }
+        }
+    }
+
+    private func fullyConnectedBackward(_ i: Int, _ f: FullyConnected, dz: UnsafeMutablePointer<Float>) {
+        let r = nodes[i].inputs[0]
+        let (x, xs, inFeatures) = view(r, in: values)
+        let out = f.outFeatures
+        if let b = f.bias {
+            model.gradients[b].withUnsafeMutableBufferPointer { db in
+                for s in 0..<batch { for o in 0..<out { db[o] += dz[s * out + o] } }
+            }
+        }
+        // dW (out × in) += dzᵀ (out × batch) · x (batch × in)
+        let dzt = transposeScratch.pointer(out * batch)
+        mtz_transpose(batch, out, dz, out, dzt, batch)
+        let packedX = packScratch.pointer(mtz_gemm_packed_size(isa, batch, inFeatures))
+        mtz_gemm_pack_kn(isa, batch, inFeatures, x, xs, nil, packedX)
+        model.gradients[f.weight].withUnsafeMutableBufferPointer { dw in
+            mtz_gemm(isa, out, inFeatures, batch, dzt, batch, packedX, dw.baseAddress!, inFeatures, 1, MTZ_ACT_NONE)
+        }
+        guard needsGradient(r) else { return }
+        // dx (batch × in) += dz (batch × out) · W (out × in)
+        let (dx, dxs, _) = view(r, in: grads)
+        let packedW = backwardPacked(i, weight: f.weight, groups: 1, rows: out, cols: inFeatures)
+        mtz_gemm(isa, batch, inFeatures, out, dz, out, packedW, dx, dxs, 1, MTZ_ACT_NONE)
+    }
+
+    private func batchNormBackward(_ i: Int, gamma: Int, beta: Int, dy: UnsafeMutablePointer<Float>) {
+        let node = nodes[i]
+        let r = node.inputs[0]
+        let (x, xs, channels) = view(r, in: values)
+        let rows = batch * shapes[i].pixels
+        let mean = batchMean[i]!, invStd = batchInvStd[i]!
+        var sumDy = [Double](repeating: 0, count: channels)
+        var sumDyXhat = [Double](repeating: 0, count: channels)
+        for row in 0..<rows {
+            let xr = x + row * xs, g = dy + row * channels
+            for c in 0..<channels {
+                let xhat = (xr[c] - mean[c]) * invStd[c]
+                sumDy[c] += Double(g[c])
+                sumDyXhat[c] += Double(g[c] * xhat)
+            }
+        }
+        model.gradients[gamma].withUnsafeMutableBufferPointer { dg in
+            for c in 0..<channels { dg[c] += Float(sumDyXhat[c]) }
+        }
+        model.gradients[beta].withUnsafeMutableBufferPointer { db in
+            for c in 0..<channels { db[c] += Float(sumDy[c]) }
+        }
+        guard needsGradient(r) else { return }
+        let (dx, dxs, _) = view(r, in: grads)
+        let g = model.values[gamma]
+        let n = Float(rows)
+        var k1 = [Float](repeating: 0, count: channels)
+        var k2 = [Float](repeating: 0, count: channels)
+        var k3 = [Float](repeating: 0, count: channels)
+        for c in 0..<channels {
+            k1[c] = g[c] * invStd[c]
+            k2[c] = Float(sumDy[c]) / n
+            k3[c] = Float(sumDyXhat[c]) / n
+        }
+        for row in 0..<rows {
+            let xr = x + row * xs, gr = dy + row * channels, d = dx + row * dxs
+            for c in 0..<channels {
+                let xhat = (xr[c] - mean[c]) * invStd[c]
+                d[c] += k1[c] * (gr[c] - k2[c] - xhat * k3[c])
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func inputShape(_ r: ValueRef) -> ValueShape {
+        let s = shapes[r.node]
+        return ValueShape(height: s.height, width: s.width, channels: r.channelCount ?? (s.channels - r.channelOffset))
+    }
+
+    private func convParams(_ c: Conv2D, input r: ValueRef, output: ValueShape) -> mtz_conv2d_params {
+        windowParams(c.window, input: inputShape(r), inputStride: shapes[r.node].channels, output: output, groups: c.groups)
+    }
+
+    /// Copies the value `r` reads (rows × channels) into a contiguous buffer.
+    private func copyInto(_ r: ValueRef, _ out: UnsafeMutablePointer<Float>, rows: Int, channels: Int) {
+        let (x, xs, _) = view(r, in: values)
+        mtz_copy(rows, channels, x, xs, out, channels)
+    }
+
+    /// Adds a `[rows][channels]` gradient (row stride `sourceStride`, default `channels`) into the
+    /// gradient of the value `r` reads.
+    private func addInto(_ r: ValueRef, _ g: UnsafeMutablePointer<Float>, rows: Int, channels: Int, sourceStride: Int? = nil) {
+        guard needsGradient(r) else { return }
+        let (dx, dxs, _) = view(r, in: grads)
+        mtz_add(isa, rows, channels, dx, dxs, g, sourceStride ?? channels, dx, dxs, MTZ_ACT_NONE)
+    }
+
+    private func forwardPacked(_ i: Int, conv c: Conv2D, params p: inout mtz_conv2d_params) -> UnsafeMutablePointer<Float> {
+        if let hit = packedForward[i], hit.version == model.version { return hit.buffer.pointer }
+        let buffer = packedForward[i]?.buffer ?? (try! AlignedBuffer(count: mtz_conv2d_packed_size(isa, &p)))
+        model.values[c.weight].withUnsafeBufferPointer { w in
+            if let b = c.bias {
+                model.values[b].withUnsafeBufferPointer { mtz_conv2d_pack(isa, &p, w.baseAddress, $0.baseAddress, buffer.pointer) }
+            } else {
+                mtz_conv2d_pack(isa, &p, w.baseAddress, nil, buffer.pointer)
+            }
+        }
+        packedForward[i] = (model.version, buffer)
+        return buffer.pointer
+    }
+
+    private func forwardPackedFC(_ i: Int, f: FullyConnected, inFeatures: Int) -> UnsafeMutablePointer<Float> {
+        if let hit = packedForward[i], hit.version == model.version { return hit.buffer.pointer }
+        let buffer = packedForward[i]?.buffer ?? (try! AlignedBuffer(count: mtz_gemm_packed_size(isa, inFeatures, f.outFeatures)))
+        model.values[f.weight].withUnsafeBufferPointer { w in
+            if let b = f.bias {
+                model.values[b].withUnsafeBufferPointer { mtz_gemm_pack(isa, inFeatures, f.outFeatures, w.baseAddress, inFeatures, $0.baseAddress, buffer.pointer) }
+            } else {
+                mtz_gemm_pack(isa, inFeatures, f.outFeatures, w.baseAddress, inFeatures, nil, buffer.pointer)
+            }
+        }
+        packedForward[i] = (model.version, buffer)
+        return buffer.pointer
+    }
+
+    /// The weights `[groups·rows][cols]` packed per group as the B operand of `dz · W`.
+    private func backwardPacked(_ i: Int, weight: Int, groups: Int, rows: Int, cols: Int) -> UnsafeMutablePointer<Float> {
+        if let hit = packedBackward[i], hit.version == model.version { return hit.buffer.pointer }
+        let groupSize = mtz_gemm_packed_size(isa, rows, cols)
+        let buffer = packedBackward[i]?.buffer ?? (try! AlignedBuffer(count: groups * groupSize))
+        model.values[weight].withUnsafeBufferPointer { w in
+            for g in 0..<groups {
+                mtz_gemm_pack_kn(isa, rows, cols, w.baseAddress! + g * rows * cols, cols, nil, buffer.pointer + g * groupSize)
+            }
+        }
+        packedBackward[i] = (model.version, buffer)
+        return buffer.pointer
+    }
+}

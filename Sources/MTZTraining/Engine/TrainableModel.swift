@@ -1,0 +1,87 @@
+import MTZCore
+
+/// A model being trained: the network structure (an IR `Model`), mutable parameters with their
+/// gradients and momentum, batch-norm running statistics and dropout settings.
+///
+/// Parameters are the model's weight tensors. A weight tensor read by several nodes — of one task
+/// or of several tasks — is one parameter block: every node that reads it adds its gradient to the
+/// same buffer, so a block shared by tasks receives the sum of their gradients.
+///
+/// During training a `.batchNorm(scale:shift:)` node is a batch norm with learnable `gamma` (the
+/// `scale` tensor) and `beta` (the `shift` tensor) using batch statistics; `exportModel()` folds the
+/// running statistics back into a plain per-channel scale and shift.
+public final class TrainableModel {
+    /// The network structure. Its weight values are stale during training; use `exportModel()`.
+    public let structure: Model
+    /// Shape of every node's value for one sample.
+    public let shapes: [ValueShape]
+    /// Dropout applied to a node's output during training: node index → drop probability.
+    public let dropout: [Int: Float]
+    /// Batch-norm epsilon.
+    public let batchNormEpsilon: Float = 1e-5
+    /// Weight of the current batch in the running statistics.
+    public let batchNormMomentum: Float = 0.1
+
+    /// Parameter values, one array per weight tensor of `structure`.
+    public internal(set) var values: [[Float]]
+    /// Gradients accumulated since the last `zeroGradients()`.
+    public internal(set) var gradients: [[Float]]
+    /// Running mean and (unbiased) variance of each batch-norm node.
+    var runningMean: [Int: [Float]] = [:]
+    var runningVariance: [Int: [Float]] = [:]
+    /// Incremented whenever parameter values change, so packed copies can be refreshed.
+    var version = 0
+
+    /// Prepares `model` for training.
+    /// - Parameter dropout: node index → drop probability, applied to that node's output in training.
+    /// - Throws: `ModelError` if the model is invalid or a dropout rate is outside [0, 1).
+    public init(_ model: Model, dropout: [Int: Float] = [:]) throws(ModelError) {
+        shapes = try model.validate()
+        for (node, rate) in dropout {
+            guard model.nodes.indices.contains(node), rate >= 0, rate < 1 else {
+                throw ModelError("dropout \(rate) on node \(node) is invalid")
+            }
+        }
+        structure = model
+        self.dropout = dropout
+        values = model.weights.map(\.values.array)
+        gradients = model.weights.map { [Float](repeating: 0, count: $0.elementCount) }
+        for (i, node) in model.nodes.enumerated() {
+            if case .batchNorm = node.op {
+                runningMean[i] = [Float](repeating: 0, count: shapes[i].channels)
+                runningVariance[i] = [Float](repeating: 1, count: shapes[i].channels)
+            }
+        }
+    }
+
+    /// Number of trainable values.
+    public var parameterCount: Int { values.reduce(0) { $0 + $1.count } }
+
+    /// Sets every gradient to zero.
+    public func zeroGradients() {
+        for i in gradients.indices {
+            gradients[i].withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        }
+    }
+
+    /// The trained model for inference: current parameter values, batch norms turned into the
+    /// per-channel scale and shift of their running statistics.
+    public func exportModel() -> Model {
+        var model = structure
+        model.weights = zip(structure.weights, values).map { WeightTensor(name: $0.name, shape: $0.shape, values: $1) }
+        for (i, node) in structure.nodes.enumerated() {
+            guard case .batchNorm(let gamma, let beta) = node.op, let mean = runningMean[i], let variance = runningVariance[i] else { continue }
+            let g = values[gamma], b = values[beta]
+            var scale = [Float](repeating: 0, count: g.count)
+            var shift = [Float](repeating: 0, count: g.count)
+            for c in g.indices {
+                scale[c] = g[c] / (variance[c] + batchNormEpsilon).squareRoot()
+                shift[c] = b[c] - mean[c] * scale[c]
+            }
+            model.weights.append(WeightTensor(name: "\(node.name).scale", shape: [g.count], values: scale))
+            model.weights.append(WeightTensor(name: "\(node.name).shift", shape: [g.count], values: shift))
+            model.nodes[i].op = .batchNorm(scale: model.weights.count - 2, shift: model.weights.count - 1)
+        }
+        return model.pruned()
+    }
+}

@@ -1,0 +1,289 @@
+import Dispatch
+import MTZCore
+
+/// Settings of a training run.
+public struct TrainingOptions: Sendable {
+    public var epochs: Int
+    public var batchSize: Int
+    public var learningRate: Float
+    public var schedule: LearningRateSchedule
+    public var momentum: Float
+    public var weightDecay: Float
+    /// Seeds shuffling and dropout (the weights are seeded when the model is built).
+    public var seed: UInt64
+
+    /// Creates options; the defaults train LeNet-scale networks well with SGD.
+    public init(epochs: Int = 10, batchSize: Int = 64, learningRate: Float = 0.01, schedule: LearningRateSchedule = .cosine,
+                momentum: Float = 0.9, weightDecay: Float = 5e-4, seed: UInt64 = 1) {
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.schedule = schedule
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.seed = seed
+    }
+}
+
+/// What a progress callback is told after each training iteration.
+public struct TrainingProgress: Sendable {
+    public var epoch: Int
+    public var epochs: Int
+    public var iteration: Int
+    public var iterationsPerEpoch: Int
+    /// Mean loss and top-1 accuracy over the epoch so far (summed over tasks for the loss).
+    public var loss: Double
+    public var accuracy: Double
+    /// Training images per second over the epoch so far (all tasks).
+    public var imagesPerSecond: Double
+    /// Seconds since the epoch started.
+    public var elapsed: Double
+}
+
+/// The result of one training epoch.
+public struct EpochReport: Sendable, Codable {
+    public var epoch: Int
+    /// Seconds of the training pass (without evaluation).
+    public var seconds: Double
+    public var iterations: Int
+    public var learningRate: Float
+    /// Mean training loss and accuracy per task.
+    public var loss: [String: Double]
+    public var accuracy: [String: Double]
+}
+
+/// Labelled images for one task, and how to turn them into network input.
+public struct TaskData: Sendable {
+    public var images: LabeledImages
+    /// Creates task data.
+    public init(images: LabeledImages) { self.images = images }
+}
+
+/// Trains a `TrainableModel` with mini-batch SGD. With several tasks, every iteration takes one
+/// mini-batch per task, runs each task's forward and backward pass, sums the gradients (parameter
+/// blocks shared by tasks receive every task's gradient) and applies one update.
+public final class Trainer {
+    public let model: TrainableModel
+    public let options: TrainingOptions
+    private let executor: BatchExecutor
+    private var optimizer: SGD
+    private var random: SeededRandom
+    /// Per task: output node of the logits (the softmax input when the head ends in a softmax).
+    private let logitNodes: [String: Int]
+    private let stepsByTask: [String: [Int]]
+    private var labelBuffer: [Int32]
+
+    /// Prepares training of `model`.
+    /// - Throws: `TrainingError` if the options are out of range or a task has no logits.
+    public init(model: TrainableModel, options: TrainingOptions) throws(TrainingError) {
+        guard (1...100_000).contains(options.epochs) else { throw TrainingError.invalidOption("epochs must be in 1...100000") }
+        guard (1...4096).contains(options.batchSize) else { throw TrainingError.invalidOption("batch size must be in 1...4096") }
+        guard options.learningRate > 0, options.learningRate.isFinite else { throw TrainingError.invalidOption("the learning rate must be positive") }
+        self.model = model
+        self.options = options
+        executor = BatchExecutor(model: model, capacity: options.batchSize, seed: options.seed)
+        optimizer = SGD(momentum: options.momentum, weightDecay: options.weightDecay)
+        random = SeededRandom(seed: options.seed)
+        var logits: [String: Int] = [:]
+        var steps: [String: [Int]] = [:]
+        for task in model.structure.tasks {
+            var node = task.output
+            if case .softmax = model.structure.nodes[node].op {
+                let r = model.structure.nodes[node].inputs[0]
+                guard r.channelOffset == 0, r.channelCount == nil else {
+                    throw TrainingError.invalidOption("task '\(task.name)': the softmax must read a whole value")
+                }
+                node = r.node
+            }
+            logits[task.name] = node
+            steps[task.name] = executor.steps(for: [node])
+        }
+        logitNodes = logits
+        stepsByTask = steps
+        labelBuffer = [Int32](repeating: 0, count: options.batchSize)
+    }
+
+    /// Trains for `options.epochs` epochs on `data` (task name → its training images).
+    ///
+    /// An epoch is as many iterations as the largest task needs to see all its images once; smaller
+    /// tasks cycle through theirs. Images are shuffled each epoch (seeded).
+    public func train(
+        _ data: [String: TaskData],
+        afterEpoch: ((EpochReport) -> Void)? = nil,
+        progress: ((TrainingProgress) -> Void)? = nil
+    ) throws(TrainingError) -> [EpochReport] {
+        let tasks = try checkedTasks(data)
+        let largest = tasks.map { data[$0]!.images.count }.max()!
+        let perEpoch = (largest + options.batchSize - 1) / options.batchSize
+        let total = perEpoch * options.epochs
+        var reports: [EpochReport] = []
+        var orders = tasks.map { _ in [Int]() }
+        var cursors = [Int](repeating: 0, count: tasks.count)
+        for epoch in 1...options.epochs {
+            for k in tasks.indices {
+                orders[k] = Array(0..<data[tasks[k]]!.images.count)
+                orders[k].shuffle(using: &random)
+                cursors[k] = 0
+            }
+            var lossSum = [Double](repeating: 0, count: tasks.count)
+            var correct = [Int](repeating: 0, count: tasks.count)
+            var seen = [Int](repeating: 0, count: tasks.count)
+            let start = DispatchTime.now().uptimeNanoseconds
+            var rate: Float = 0
+            for it in 0..<perEpoch {
+                rate = options.schedule.rate(base: options.learningRate, progress: Double((epoch - 1) * perEpoch + it) / Double(total))
+                for (k, name) in tasks.enumerated() {
+                    let images = data[name]!.images
+                    // The largest task's last batch may be partial; others wrap around.
+                    var count = options.batchSize
+                    if images.count == largest { count = min(count, images.count - cursors[k]) }
+                    var indices = [Int]()
+                    indices.reserveCapacity(count)
+                    for _ in 0..<count {
+                        if cursors[k] == orders[k].count {
+                            orders[k].shuffle(using: &random)
+                            cursors[k] = 0
+                        }
+                        indices.append(orders[k][cursors[k]])
+                        cursors[k] += 1
+                    }
+                    let (loss, right) = accumulateGradients(task: name, images: images, indices: indices)
+                    lossSum[k] += loss * Double(count)
+                    correct[k] += right
+                    seen[k] += count
+                }
+                optimizer.step(model, learningRate: rate)
+                if let progress {
+                    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+                    let images = seen.reduce(0, +)
+                    progress(TrainingProgress(
+                        epoch: epoch, epochs: options.epochs, iteration: it + 1, iterationsPerEpoch: perEpoch,
+                        loss: zip(lossSum, seen).reduce(0) { $0 + $1.0 / Double(max($1.1, 1)) },
+                        accuracy: Double(correct.reduce(0, +)) / Double(max(images, 1)),
+                        imagesPerSecond: Double(images) / max(elapsed, 1e-9), elapsed: elapsed))
+                }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+            var lossByTask: [String: Double] = [:]
+            var accuracyByTask: [String: Double] = [:]
+            for (k, name) in tasks.enumerated() {
+                lossByTask[name] = lossSum[k] / Double(max(seen[k], 1))
+                accuracyByTask[name] = Double(correct[k]) / Double(max(seen[k], 1))
+            }
+            let report = EpochReport(epoch: epoch, seconds: seconds, iterations: perEpoch, learningRate: rate, loss: lossByTask, accuracy: accuracyByTask)
+            reports.append(report)
+            afterEpoch?(report)
+        }
+        return reports
+    }
+
+    /// Runs `iterations` joint iterations (one mini-batch per task each) at a constant
+    /// `learningRate`, for light retraining; returns the mean loss per task.
+    public func runIterations(_ iterations: Int, data: [String: TaskData], learningRate: Float) throws(TrainingError) -> [String: Double] {
+        let tasks = try checkedTasks(data)
+        var loss = [String: Double]()
+        for _ in 0..<iterations {
+            for name in tasks {
+                let images = data[name]!.images
+                let indices = (0..<options.batchSize).map { _ in Int(random.next() % UInt64(images.count)) }
+                loss[name, default: 0] += accumulateGradients(task: name, images: images, indices: indices).loss / Double(iterations)
+            }
+            optimizer.step(model, learningRate: learningRate)
+        }
+        return loss
+    }
+
+    /// Top-1 error (fraction) and mean loss of `task` on `images`, in inference mode (running
+    /// batch-norm statistics, no dropout).
+    public func evaluate(task: String, images: LabeledImages) throws(TrainingError) -> (error: Double, loss: Double) {
+        guard let logits = logitNodes[task] else { throw TrainingError.unknownTask(task) }
+        try checkShape(images, task: task)
+        let steps = stepsByTask[task]!
+        let classes = model.shapes[logits].channels
+        var wrong = 0
+        var loss = 0.0
+        var start = 0
+        while start < images.count {
+            let count = min(options.batchSize, images.count - start)
+            load(images, indices: Array(start..<(start + count)))
+            executor.forward(steps, training: false)
+            let (l, right) = labelBuffer.withUnsafeBufferPointer {
+                SoftmaxCrossEntropy.evaluate(logits: executor.output(logits), labels: $0.baseAddress!, batch: count, classes: classes, gradient: nil)
+            }
+            wrong += count - right
+            loss += l * Double(count)
+            start += count
+        }
+        return (Double(wrong) / Double(max(images.count, 1)), loss / Double(max(images.count, 1)))
+    }
+
+    // MARK: - Private
+
+    private func checkedTasks(_ data: [String: TaskData]) throws(TrainingError) -> [String] {
+        let tasks = model.structure.tasks.map(\.name).filter { data[$0] != nil }
+        guard !tasks.isEmpty else { throw TrainingError.invalidOption("no training data for any task of the model") }
+        for name in data.keys where logitNodes[name] == nil { throw TrainingError.unknownTask(name) }
+        for name in tasks { try checkShape(data[name]!.images, task: name) }
+        return tasks
+    }
+
+    private func checkShape(_ images: LabeledImages, task: String) throws(TrainingError) {
+        let spec = model.structure.input
+        guard images.count > 0 else { throw TrainingError.invalidOption("task '\(task)' has no images") }
+        guard images.rows == spec.height, images.cols == spec.width, spec.channels == 1 else {
+            throw TrainingError.invalidOption("task '\(task)': \(images.cols)x\(images.rows) gray images do not fit the model input \(spec.width)x\(spec.height)x\(spec.channels)")
+        }
+        let classes = model.shapes[logitNodes[task]!].channels
+        if let bad = images.labels.first(where: { Int($0) >= classes }) {
+            throw TrainingError.invalidOption("task '\(task)' has label \(bad) but only \(classes) outputs")
+        }
+    }
+
+    /// Normalises the images at `indices` into the executor's input and their labels into `labelBuffer`.
+    private func load(_ images: LabeledImages, indices: [Int]) {
+        let spec = model.structure.input
+        let size = images.rows * images.cols
+        let scale = 1 / (255 * spec.std[0])
+        let offset = spec.mean[0] / spec.std[0]
+        executor.batch = indices.count
+        let input = executor.inputPointer
+        images.pixels.withUnsafeBufferPointer { pixels in
+            for (s, index) in indices.enumerated() {
+                let src = pixels.baseAddress! + index * size
+                let dst = input + s * size
+                for p in 0..<size { dst[p] = Float(src[p]) * scale - offset }
+                labelBuffer[s] = Int32(images.labels[index])
+            }
+        }
+    }
+
+    /// Forward + loss + backward of one task's mini-batch; gradients are added to the model's.
+    private func accumulateGradients(task: String, images: LabeledImages, indices: [Int]) -> (loss: Double, correct: Int) {
+        let logits = logitNodes[task]!
+        let steps = stepsByTask[task]!
+        load(images, indices: indices)
+        executor.forward(steps, training: true)
+        let classes = model.shapes[logits].channels
+        let result = labelBuffer.withUnsafeBufferPointer {
+            SoftmaxCrossEntropy.evaluate(logits: executor.output(logits), labels: $0.baseAddress!, batch: indices.count, classes: classes,
+                                         gradient: executor.outputGradient(logits))
+        }
+        executor.backward(steps, lossNode: logits)
+        return result
+    }
+}
+
+/// Errors of setting up or running training.
+public enum TrainingError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidOption(String)
+    case unknownTask(String)
+    case invalidModel(String)
+
+    public var description: String {
+        switch self {
+        case .invalidOption(let why): why
+        case .unknownTask(let name): "unknown task '\(name)'"
+        case .invalidModel(let why): "invalid model: \(why)"
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Dispatch
+import MTZCore
+import MTZImage
+import MTZRuntime
+
+/// Top-1 error of deployed (`.mtz`) models on labelled datasets, through the inference runtime —
+/// the same code path `mtz run` uses.
+public enum Evaluation {
+    /// The result of evaluating one task.
+    public struct Result: Sendable, Codable {
+        public var task: String
+        public var dataset: String
+        public var images: Int
+        public var errors: Int
+        /// `errors / images`.
+        public var errorRate: Double
+        public var seconds: Double
+    }
+
+    /// Metadata key under which a model records the dataset a task was trained on.
+    public static func datasetKey(task: String) -> String { "task.\(task).dataset" }
+
+    /// The dataset `task` of `model` records, if any.
+    public static func recordedDataset(of task: String, in model: Model) -> DatasetName? {
+        model.metadata[datasetKey(task: task)].flatMap(DatasetName.init(rawValue:))
+    }
+
+    /// Runs `task` of `model` on every image and counts top-1 mistakes, using `threads` sessions
+    /// that split the images.
+    public static func topOneError(of model: InferenceModel, task: String, dataset: DatasetName, images: LabeledImages, threads: Int = 1) throws -> Result {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let threads = max(1, min(threads, images.count))
+        let sessions = try (0..<threads).map { _ in try model.makeSession(tasks: [task]) }
+        let preprocessor = Preprocessor(spec: model.model.input)
+        // One slot per thread, written only by that thread.
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
+        counts.initialize(repeating: 0)
+        defer { counts.deallocate() }
+        let size = images.rows * images.cols
+        let chunk = (images.count + threads - 1) / threads
+        let work = { (t: Int) in
+            let session = sessions[t]
+            var input = [Float](repeating: 0, count: model.inputCount)
+            var wrong = 0
+            for i in (t * chunk)..<min(images.count, (t + 1) * chunk) {
+                let image = Image(width: images.cols, height: images.rows, channels: 1, pixels: Array(images.pixels[(i * size)..<((i + 1) * size)]))
+                input.withUnsafeMutableBufferPointer { preprocessor.run(image, into: $0) }
+                let predicted = input.withUnsafeBufferPointer { p -> Int in
+                    (try? session.run(input: p)).map { _ in
+                        (try? session.withOutput(of: task) { out in out.indices.max { out[$0] < out[$1] } ?? -1 }) ?? -1
+                    } ?? -1
+                }
+                if predicted != Int(images.labels[i]) { wrong += 1 }
+            }
+            counts[t] = wrong
+        }
+        let box = UncheckedBox(work)
+        DispatchQueue.concurrentPerform(iterations: threads) { box.value($0) }
+        let errors = counts.reduce(0, +)
+        return Result(task: task, dataset: dataset.rawValue, images: images.count, errors: errors,
+                      errorRate: Double(errors) / Double(max(images.count, 1)),
+                      seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+    }
+}
+
+/// Carries a closure whose captured state the caller keeps disjoint per thread.
+private struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
