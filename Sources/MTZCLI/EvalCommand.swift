@@ -26,6 +26,9 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Directory holding the datasets (default: $MTZ_DATA_DIR or ./data).")
     var data: String?
 
+    @Option(name: .long, help: "Use only the first N test images.")
+    var limit: Int?
+
     @Option(name: .long, help: "Threads (sessions) sharing the test images.")
     var threads: Int = 2
 
@@ -37,6 +40,7 @@ struct EvalCommand: ParsableCommand {
             throw ValidationError("unknown --dataset '\(dataset)'; choose from \(DatasetName.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be in 1...64") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
     }
 
     func run() throws {
@@ -52,7 +56,8 @@ struct EvalCommand: ParsableCommand {
                 throw Exit.usage
             }
             do {
-                let images = try Dataset.load(set, split: .test, root: data)
+                let all = try Dataset.load(set, split: .test, root: data)
+                let images = limit.map { all.subset(0..<min($0, all.count)) } ?? all
                 results.append(try Evaluation.topOneError(of: loaded, task: name, dataset: set, images: images, threads: threads))
             } catch {
                 throw report(error)

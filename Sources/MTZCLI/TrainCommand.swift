@@ -14,7 +14,9 @@ struct TrainCommand: ParsableCommand {
 
             Mini-batch SGD with momentum 0.9 and weight decay 5e-4, cosine learning-rate decay by default; \
             deterministic for a given --seed (weights, shuffling). After every epoch the test error (full test \
-            split) is printed. The model records its dataset, so `mtz eval MODEL` needs no flags. Data comes \
+            split) is printed. The model records its dataset, so `mtz eval MODEL` needs no flags. Every model \
+            takes 28x28 gray input normalised as (pixel/255 - 0.5)/0.5, whatever the dataset, so models can be \
+            packed or zipped together. Data comes \
             from scripts/fetch-datasets.sh (or --data / MTZ_DATA_DIR).
             """
     )
@@ -49,6 +51,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Directory holding the datasets (default: $MTZ_DATA_DIR or ./data).")
     var data: String?
 
+    @Option(name: .long, help: "Use only the first N training and test images (quick experiments).")
+    var limit: Int?
+
     @Option(name: [.short, .customLong("output")], help: "Where to write the trained .mtz model.")
     var output: String
 
@@ -64,6 +69,7 @@ struct TrainCommand: ParsableCommand {
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
         guard weightDecay >= 0, weightDecay.isFinite else { throw ValidationError("--weight-decay must be >= 0") }
         if let task, task.isEmpty { throw ValidationError("--task is empty") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
     }
 
     func run() throws {
@@ -72,13 +78,17 @@ struct TrainCommand: ParsableCommand {
         let taskName = task ?? dataset.rawValue
         let train: LabeledImages, test: LabeledImages
         do {
-            train = try Dataset.load(dataset, split: .train, root: data)
-            test = try Dataset.load(dataset, split: .test, root: data)
+            let fullTrain = try Dataset.load(dataset, split: .train, root: data)
+            let fullTest = try Dataset.load(dataset, split: .test, root: data)
+            train = limit.map { fullTrain.subset(0..<min($0, fullTrain.count)) } ?? fullTrain
+            test = limit.map { fullTest.subset(0..<min($0, fullTest.count)) } ?? fullTest
         } catch {
             throw report(error)
         }
         let command = (["mtz"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        let model = arch.build(task: taskName, labels: dataset.classNames, mean: dataset.mean, std: dataset.std, seed: seed, metadata: [
+        // One input spec for every 28×28 model, so networks trained on different datasets can be
+        // packed or zipped together (MTZ shares layers only between tasks with equal input specs).
+        let model = arch.build(task: taskName, labels: dataset.classNames, mean: Architecture.inputMean, std: Architecture.inputStd, seed: seed, metadata: [
             Evaluation.datasetKey(task: taskName): dataset.rawValue,
             "description": "\(arch.rawValue) trained on \(dataset.displayName) by mtz train",
             "producer": "mtz train",

@@ -11,6 +11,12 @@ public enum Architecture: String, CaseIterable, Sendable {
     /// stages of 16, 32 (stride 2) and 64 (stride 2) channels, global average pooling, FC 10.
     case resnet = "resnet"
 
+    /// Input normalisation shared by every 28×28 model `mtz train` makes: `(pixel/255 − 0.5) / 0.5`.
+    /// One spec for all datasets lets networks trained on different data be packed or zipped.
+    public static let inputMean: Float = 0.5
+    /// See `inputMean`.
+    public static let inputStd: Float = 0.5
+
     /// One-line description for `--help`.
     public var summary: String {
         switch self {

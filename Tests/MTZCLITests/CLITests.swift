@@ -188,3 +188,59 @@ import Testing
         #expect(r.stdout.contains("median"))
     }
 }
+
+/// `mtz train`, `mtz eval` and `mtz pack` on real (small) data.
+@Suite struct TrainingCLITests {
+    static let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mtz-train-cli-\(getpid())")
+
+    static func path(_ name: String) throws -> String {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.appendingPathComponent(name).path
+    }
+
+    @Test("train a small model, evaluate it, pack two of them")
+    func trainEvalPack() throws {
+        let a = try Self.path("a.mtz"), b = try Self.path("b.mtz"), ab = try Self.path("ab.mtz")
+        var r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "mnist", "--limit", "300", "--epochs", "1", "-o", a])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("test error"))
+        r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "fashion", "--limit", "300", "--epochs", "1", "--json", "-o", b])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect((report["epochs"] as? [[String: Any]])?.first?["seconds"] is Double)
+
+        r = try CLITests.mtz(["eval", a, "--limit", "200"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("mnist") && r.stdout.contains("% error"))
+
+        r = try CLITests.mtz(["pack", a, b, "-o", ab])
+        #expect(r.status == 0, "\(r.stderr)")
+        r = try CLITests.mtz(["eval", ab, "--limit", "100", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let eval = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let tasks = try #require(eval["tasks"] as? [[String: Any]])
+        #expect(tasks.map { $0["dataset"] as? String } == ["mnist", "fashion"])
+        let png = try #require(CLITests.samples("png").first)
+        r = try CLITests.mtz(["run", ab, png])
+        #expect(r.status == 0 && r.stdout.contains("mnist") && r.stdout.contains("fashion"), "\(r.stderr)")
+        // Packing with a model of another input spec is refused.
+        r = try CLITests.mtz(["pack", a, CLITests.defaultModel, "-o", try Self.path("bad.mtz")])
+        #expect(r.status == 65 && r.stderr.contains("input spec"), "\(r.stderr)")
+    }
+
+    @Test("training usage errors exit 64; missing data exits 65 naming the fetch script")
+    func trainErrors() throws {
+        for args in [["train", "--arch", "nope", "--dataset", "mnist", "-o", "/tmp/x.mtz"],
+                     ["train", "--arch", "lenet5", "--dataset", "cifar", "-o", "/tmp/x.mtz"],
+                     ["train", "--arch", "lenet5", "--dataset", "mnist"],
+                     ["train", "--arch", "lenet5", "--dataset", "mnist", "--epochs", "0", "-o", "/tmp/x.mtz"]] {
+            let r = try CLITests.mtz(args)
+            #expect(r.status == 64, "\(args): \(r.stderr)")
+        }
+        let r = try CLITests.mtz(["train", "--arch", "lenet5", "--dataset", "mnist", "--data", "/nonexistent", "-o", "/tmp/x.mtz"])
+        #expect(r.status == 65)
+        #expect(r.stderr.contains("fetch-datasets.sh"), "\(r.stderr)")
+        let e = try CLITests.mtz(["eval", CLITests.defaultModel])
+        #expect(e.status == 64 && e.stderr.contains("--dataset"), "\(e.stderr)")
+    }
+}

@@ -33,7 +33,9 @@ final class BatchExecutor {
     private let im2colScratch = Scratch()
     private let transposeScratch = Scratch()
     private let packScratch = Scratch()
-    private let workspaceScratch = Scratch()
+    private let dcolScratch = Scratch()
+    /// Per conv node: the im2col rows of the last training forward pass (all groups).
+    private var colCache: [Int: AlignedBuffer] = [:]
 
     init(model: TrainableModel, capacity: Int, seed: UInt64, isa: KernelISA = .selected) {
         self.model = model
@@ -101,18 +103,7 @@ final class BatchExecutor {
         case .input:
             break
         case .conv2d(let c):
-            let (x, xStride, xChannels) = view(node.inputs[0], in: values)
-            var p = convParams(c, input: node.inputs[0], output: shape)
-            let accumulate: Int32 = node.inputs.count == 2 ? 1 : 0
-            if accumulate != 0 { copyInto(node.inputs[1], out, rows: rows, channels: shape.channels) }
-            let packed = forwardPacked(i, conv: c, params: &p)
-            let workspace = workspaceScratch.pointer(max(1, mtz_conv2d_workspace_size(isa, &p)))
-            let inElems = shapes[node.inputs[0].node].elementCount
-            _ = (xStride, xChannels)
-            for s in 0..<batch {
-                mtz_conv2d(isa, &p, x + s * inElems, packed, out + s * shape.elementCount, workspace, 0, shape.pixels,
-                           accumulate, c.activation.kernel)
-            }
+            convForward(i, c, out: out, training: training)
         case .fullyConnected(let f):
             let (x, xStride, xChannels) = view(node.inputs[0], in: values)
             let accumulate: Int32 = node.inputs.count == 2 ? 1 : 0
@@ -319,59 +310,118 @@ final class BatchExecutor {
         mtz_activation_backward(isa, count, y, dy, a.kernel)
     }
 
-    private func convBackward(_ i: Int, _ c: Conv2D, dz: UnsafeMutablePointer<Float>) {
+    /// The GEMM view of a convolution over the batch: per group, an `[batch·pixels][K_g]` patch
+    /// matrix (the input itself for 1×1 stride-1 unpadded convolutions, else im2col rows).
+    private struct ConvGeometry {
+        var params: mtz_conv2d_params
+        var groups: Int
+        var ocg: Int
+        var kg: Int
+        var pixels: Int
+        var inElems: Int
+        /// 1×1, stride 1, no padding: the input rows are the patch rows.
+        var direct: Bool
+    }
+
+    private func geometry(_ i: Int, _ c: Conv2D) -> ConvGeometry {
+        let r = nodes[i].inputs[0]
+        let p = convParams(c, input: r, output: shapes[i])
+        let w = c.window
+        let direct = w.kernelH == 1 && w.kernelW == 1 && w.strideH == 1 && w.strideW == 1
+            && w.padding == Padding() && shapes[i].pixels == shapes[r.node].pixels
+        return ConvGeometry(params: p, groups: c.groups, ocg: c.outChannels / c.groups,
+                            kg: w.kernelH * w.kernelW * (p.in_c / c.groups), pixels: shapes[i].pixels,
+                            inElems: shapes[r.node].elementCount, direct: direct)
+    }
+
+    /// Patch rows of group `g` for the whole batch: the cached im2col of the last training forward
+    /// pass, the input itself for direct convolutions, or a fresh im2col into `scratch`.
+    private func patches(_ i: Int, _ geo: ConvGeometry, group g: Int, fill: Bool, scratch: Scratch) -> (UnsafeMutablePointer<Float>, ld: Int) {
+        let r = nodes[i].inputs[0]
+        let (x, xs, _) = view(r, in: values)
+        if geo.direct { return (x + g * (geo.params.in_c / geo.groups), xs) }
+        let perGroup = capacity * geo.pixels * geo.kg
+        let col: UnsafeMutablePointer<Float>
+        if let cached = colCache[i] {
+            col = cached.pointer + g * perGroup
+        } else {
+            col = scratch.pointer(batch * geo.pixels * geo.kg)
+        }
+        if fill || colCache[i] == nil {
+            var p = geo.params
+            for s in 0..<batch {
+                mtz_im2col(&p, g, x + s * geo.inElems, 0, geo.pixels, col + s * geo.pixels * geo.kg, geo.kg)
+            }
+        }
+        return (col, geo.kg)
+    }
+
+    /// Forward convolution as one GEMM per group over the whole batch. In training the im2col
+    /// rows are kept (when they fit in `colCacheLimit` floats) for the weight gradient.
+    private func convForward(_ i: Int, _ c: Conv2D, out: UnsafeMutablePointer<Float>, training: Bool) {
         let node = nodes[i]
         let shape = shapes[i]
-        let r = node.inputs[0]
-        var p = convParams(c, input: r, output: shape)
-        let (x, _, _) = view(r, in: values)
-        let inElems = shapes[r.node].elementCount
-        let groups = c.groups
-        let ocg = c.outChannels / groups
-        let kg = c.window.kernelH * c.window.kernelW * (p.in_c / groups)
-        let pixels = shape.pixels
-        let outElems = shape.elementCount
+        let geo = geometry(i, c)
+        var p = geo.params
+        let accumulate: Int32 = node.inputs.count == 2 ? 1 : 0
+        if accumulate != 0 { copyInto(node.inputs[1], out, rows: batch * shape.pixels, channels: shape.channels) }
+        let packed = forwardPacked(i, conv: c, params: &p)
+        let groupPacked = mtz_gemm_packed_size(isa, geo.kg, geo.ocg)
+        let cacheSize = geo.groups * capacity * geo.pixels * geo.kg
+        if training, !geo.direct, colCache[i] == nil, cacheSize <= Self.colCacheLimit {
+            colCache[i] = try! AlignedBuffer(count: cacheSize)
+        }
+        for g in 0..<geo.groups {
+            let (a, lda) = patches(i, geo, group: g, fill: true, scratch: im2colScratch)
+            mtz_gemm(isa, batch * geo.pixels, geo.ocg, geo.kg, a, lda, packed + g * groupPacked,
+                     out + g * geo.ocg, c.outChannels, accumulate, c.activation.kernel)
+        }
+    }
+
+    /// Largest im2col kept between the forward and backward pass of one node, in floats.
+    static let colCacheLimit = 1 << 23
+
+    private func convBackward(_ i: Int, _ c: Conv2D, dz: UnsafeMutablePointer<Float>) {
+        let r = nodes[i].inputs[0]
+        let geo = geometry(i, c)
+        var p = geo.params
+        let rows = batch * geo.pixels
+        let (ocg, kg) = (geo.ocg, geo.kg)
 
         // Bias: sum of dz over samples and pixels.
         if let b = c.bias {
             model.gradients[b].withUnsafeMutableBufferPointer { db in
-                for row in 0..<(batch * pixels) {
+                for row in 0..<rows {
                     let g = dz + row * c.outChannels
                     for o in 0..<c.outChannels { db[o] += g[o] }
                 }
             }
         }
-        let wantInput = needsGradient(r)
-        let dx = wantInput ? view(r, in: grads).0 : nil
-        let backwardW = wantInput ? backwardPacked(i, weight: c.weight, groups: groups, rows: ocg, cols: kg) : nil
-        // Samples per chunk: keep the im2col block around 4 M floats.
-        let chunk = max(1, min(batch, (1 << 22) / max(1, pixels * kg)))
-        let col = im2colScratch.pointer(chunk * pixels * kg)
-        let dzt = transposeScratch.pointer(ocg * chunk * pixels)
+        let dx = needsGradient(r) ? view(r, in: grads).0 : nil
+        let packedW = dx == nil ? nil : backwardPacked(i, weight: c.weight, groups: geo.groups, rows: ocg, cols: kg)
+        let dzt = transposeScratch.pointer(ocg * rows)
+        let packed = packScratch.pointer(mtz_gemm_packed_size(isa, rows, kg))
         model.gradients[c.weight].withUnsafeMutableBufferPointer { dw in
-            for g in 0..<groups {
-                var s0 = 0
-                while s0 < batch {
-                    let n = min(chunk, batch - s0)
-                    let m = n * pixels
-                    for s in 0..<n {
-                        mtz_im2col(&p, g, x + (s0 + s) * inElems, 0, pixels, col + s * pixels * kg, kg)
+            for g in 0..<geo.groups {
+                // dW_g (ocg × kg) += dz_gᵀ (ocg × rows) · patches (rows × kg)
+                let (col, ld) = patches(i, geo, group: g, fill: false, scratch: im2colScratch)
+                let dzGroup = dz + g * ocg
+                mtz_transpose(rows, ocg, dzGroup, c.outChannels, dzt, rows)
+                mtz_gemm_pack_kn(isa, rows, kg, col, ld, nil, packed)
+                mtz_gemm(isa, ocg, kg, rows, dzt, rows, packed, dw.baseAddress! + g * ocg * kg, kg, 1, MTZ_ACT_NONE)
+                guard let dx, let packedW else { continue }
+                let wg = packedW + g * mtz_gemm_packed_size(isa, ocg, kg)
+                if geo.direct {
+                    // dx_g (rows × kg) += dz_g · W_g, straight into the input gradient.
+                    let (_, dxs, _) = view(r, in: grads)
+                    mtz_gemm(isa, rows, kg, ocg, dzGroup, c.outChannels, wg, dx + g * kg, dxs, 1, MTZ_ACT_NONE)
+                } else {
+                    // dcol (rows × kg) = dz_g · W_g, then scattered back with col2im.
+                    let dcol = dcolScratch.pointer(rows * kg)
+                    mtz_gemm(isa, rows, kg, ocg, dzGroup, c.outChannels, wg, dcol, kg, 0, MTZ_ACT_NONE)
+                    for s in 0..<batch {
+                        mtz_col2im_add(&p, g, dcol + s * geo.pixels * kg, kg, 0, geo.pixels, dx + s * geo.inElems)
                     }
-                    // dW_g (ocg × kg) += dz_gᵀ (ocg × m) · col (m × kg)
-                    let dzChunk = dz + s0 * outElems + g * ocg
-                    mtz_transpose(m, ocg, dzChunk, c.outChannels, dzt, m)
-                    let packed = packScratch.pointer(mtz_gemm_packed_size(isa, m, kg))
-                    mtz_gemm_pack_kn(isa, m, kg, col, kg, nil, packed)
-                    mtz_gemm(isa, ocg, kg, m, dzt, m, packed, dw.baseAddress! + g * ocg * kg, kg, 1, MTZ_ACT_NONE)
-                    if let dx, let backwardW {
-                        // dcol (m × kg) = dz_g (m × ocg) · W_g (ocg × kg), then scattered back.
-                        let wg = backwardW + g * mtz_gemm_packed_size(isa, ocg, kg)
-                        mtz_gemm(isa, m, kg, ocg, dzChunk, c.outChannels, wg, col, kg, 0, MTZ_ACT_NONE)
-                        for s in 0..<n {
-                            mtz_col2im_add(&p, g, col + s * pixels * kg, kg, 0, pixels, dx + (s0 + s) * inElems)
-                        }
-                    }
-                    s0 += n
                 }
             }
         }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Checks that `mtz eval` on every shipped model reproduces the test error its model card states
+# (Models/expected-errors.tsv: file, task, error in %), within ±0.05 percentage points.
+# Needs the datasets (scripts/fetch-datasets.sh). Exit status 1 on any mismatch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product mtz >/dev/null
+mtz=.build/release/mtz
+status=0
+while IFS=$'\t' read -r file task expected; do
+  [[ -z "$file" || "$file" == \#* ]] && continue
+  line=$($mtz eval "Models/$file" --tasks "$task")
+  measured=$(printf '%s\n' "$line" | awk '{for (i = 1; i <= NF; i++) if ($(i+1) == "%" && $(i+2) == "error") { print $i; exit }}')
+  if awk -v m="$measured" -v e="$expected" 'BEGIN { d = m - e; if (d < 0) d = -d; exit !(d <= 0.05) }'; then
+    echo "ok    $file $task: $measured % (card: $expected %)"
+  else
+    echo "FAIL  $file $task: $measured % (card: $expected %)"
+    status=1
+  fi
+done < Models/expected-errors.tsv
+exit $status

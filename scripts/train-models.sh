@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Trains the single-task models shipped in Models/ (see Models/README.md for their cards).
+# Usage: scripts/train-models.sh [NAME...]   (default: all). Needs scripts/fetch-datasets.sh first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product mtz >/dev/null
+mtz=.build/release/mtz
+mkdir -p Models/logs
+
+# name | arguments of mtz train
+recipes=(
+  "lenet300-mnist-s1|--arch lenet300 --dataset mnist --seed 1 --epochs 20"
+  "lenet300-mnist-s2|--arch lenet300 --dataset mnist --seed 2 --epochs 20"
+  "lenet5-mnist-s1|--arch lenet5 --dataset mnist --seed 1 --epochs 10"
+  "lenet5-mnist-s2|--arch lenet5 --dataset mnist --seed 2 --epochs 10"
+  "lenet5-fashion-s1|--arch lenet5 --dataset fashion --seed 1 --epochs 15"
+  "resnet-mnist-s1|--arch resnet --dataset mnist --seed 1 --epochs 6"
+  "resnet-fashion-s1|--arch resnet --dataset fashion --seed 1 --epochs 10"
+)
+
+for recipe in "${recipes[@]}"; do
+  name=${recipe%%|*}
+  args=${recipe#*|}
+  if [ "$#" -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
+  echo "== $name: mtz train $args -o Models/$name.mtz"
+  # shellcheck disable=SC2086
+  $mtz train $args --json -o "Models/$name.mtz" > "Models/logs/$name.json"
+  $mtz eval "Models/$name.mtz"
+done
