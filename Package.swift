@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "MTZCore", targets: ["MTZCore"]),
         .library(name: "MTZImage", targets: ["MTZImage"]),
         .library(name: "MTZTraining", targets: ["MTZTraining"]),
+        .library(name: "MTZCompiler", targets: ["MTZCompiler"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -47,11 +48,14 @@ let package = Package(
         // Swift: datasets, forward/backward passes, losses, optimisers, trainers; parameters shared
         // between task networks.
         .target(name: "MTZTraining", dependencies: ["MTZCore", "MTZRuntime", "CMTZKernels"]),
+        // Swift: the MTZ compiler — layer-wise Hessians, neuron pairing, weight merging, lowering of
+        // zipped networks to multi-head graphs, joint retraining.
+        .target(name: "MTZCompiler", dependencies: ["MTZCore", "MTZImage", "MTZRuntime", "MTZTraining", "CMTZKernels"]),
         // The `mtz` command-line tool: parses, calls the libraries, prints.
         .executableTarget(
             name: "MTZCLI",
             dependencies: [
-                "MTZCore", "MTZImage", "MTZRuntime", "MTZTraining", "CMTZKernels",
+                "MTZCore", "MTZImage", "MTZRuntime", "MTZTraining", "MTZCompiler", "CMTZKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -65,6 +69,7 @@ let package = Package(
         .testTarget(name: "MTZImageTests", dependencies: ["MTZImage", "MTZCore", "MTZTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MTZRuntimeTests", dependencies: ["MTZRuntime", "MTZCore", "MTZImage", "MTZTestSupport", "CMTZAllocationCounter"]),
         .testTarget(name: "MTZTrainingTests", dependencies: ["MTZTraining", "MTZCore", "MTZRuntime", "MTZTestSupport", "CMTZKernels"]),
+        .testTarget(name: "MTZCompilerTests", dependencies: ["MTZCompiler", "MTZTraining", "MTZCore", "MTZTestSupport"]),
         .testTarget(name: "MTZCLITests", dependencies: ["MTZCLI"]),
     ]
 )

@@ -101,7 +101,7 @@ PYTORCH_CMD=(env OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
              "$PY" scripts/bench_train_pytorch.py --threads "$THREADS" --batch "$BATCH"
              --lr "$LR" --seed "$SEED")
 MTZ_CMD=("$MTZ" train --arch lenet5 --dataset mnist --epochs 1 --batch "$BATCH" --lr "$LR"
-         --seed "$SEED")
+         --seed "$SEED" --holdout 0)
 if [[ $MTZ_OK -eq 1 ]]; then
     MTZ_HELP="$("$MTZ" train --help 2>&1)"
     # Same learning rate throughout, as in the PyTorch run (the rate does not change the cost

@@ -7,15 +7,20 @@ cd "$(dirname "$0")/.."
 swift build -c release --product mtz >/dev/null
 mtz=.build/release/mtz
 status=0
+passed=0
+failed=0
 while IFS=$'\t' read -r file task expected; do
   [[ -z "$file" || "$file" == \#* ]] && continue
   line=$($mtz eval "Models/$file" --tasks "$task")
   measured=$(printf '%s\n' "$line" | awk '{for (i = 1; i <= NF; i++) if ($(i+1) == "%" && $(i+2) == "error") { print $i; exit }}')
   if awk -v m="$measured" -v e="$expected" 'BEGIN { d = m - e; if (d < 0) d = -d; exit !(d <= 0.05) }'; then
     echo "ok    $file $task: $measured % (card: $expected %)"
+    passed=$((passed + 1))
   else
     echo "FAIL  $file $task: $measured % (card: $expected %)"
+    failed=$((failed + 1))
     status=1
   fi
 done < Models/expected-errors.tsv
+echo "models: $passed passed, $failed failed"
 exit $status

@@ -3,6 +3,7 @@ import MTZCore
 import MTZImage
 import MTZRuntime
 import MTZTraining
+import MTZCompiler
 
 #if canImport(Glibc)
 import Glibc
@@ -39,6 +40,11 @@ func exitCode(for error: any Error) -> ExitCode {
         }
     case is ModelError, is FormatError, is ImageError, is DatasetError:
         return Exit.data
+    case let e as ZipError:
+        switch e {
+        case .invalidOption: return Exit.usage
+        case .incompatible, .numerical: return Exit.data
+        }
     case let e as TrainingError:
         switch e {
         case .invalidOption, .unknownTask: return Exit.usage

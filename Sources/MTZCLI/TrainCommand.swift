@@ -54,6 +54,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Use only the first N training and test images (quick experiments).")
     var limit: Int?
 
+    @Option(name: .long, help: "Hold out the last N training images: never trained on, they are the validation set of mtz zip.")
+    var holdout: Int = 5000
+
     @Option(name: [.short, .customLong("output")], help: "Where to write the trained .mtz model.")
     var output: String
 
@@ -70,26 +73,34 @@ struct TrainCommand: ParsableCommand {
         guard weightDecay >= 0, weightDecay.isFinite else { throw ValidationError("--weight-decay must be >= 0") }
         if let task, task.isEmpty { throw ValidationError("--task is empty") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        guard holdout >= 0 else { throw ValidationError("--holdout must be >= 0") }
     }
 
     func run() throws {
         let arch = Architecture(rawValue: arch)!
         let dataset = DatasetName(rawValue: dataset)!
         let taskName = task ?? dataset.rawValue
-        let train: LabeledImages, test: LabeledImages
+        let test: LabeledImages
+        let limited: LabeledImages
         do {
             let fullTrain = try Dataset.load(dataset, split: .train, root: data)
             let fullTest = try Dataset.load(dataset, split: .test, root: data)
-            train = limit.map { fullTrain.subset(0..<min($0, fullTrain.count)) } ?? fullTrain
+            limited = limit.map { fullTrain.subset(0..<min($0, fullTrain.count)) } ?? fullTrain
             test = limit.map { fullTest.subset(0..<min($0, fullTest.count)) } ?? fullTest
         } catch {
             throw report(error)
         }
+        guard holdout < limited.count else {
+            printError("mtz: error: --holdout \(holdout) leaves no training images (\(limited.count) available)")
+            throw Exit.usage
+        }
+        let train = limited.subset(0..<(limited.count - holdout))
         let command = (["mtz"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         // One input spec for every 28×28 model, so networks trained on different datasets can be
         // packed or zipped together (MTZ shares layers only between tasks with equal input specs).
         let model = arch.build(task: taskName, labels: dataset.classNames, mean: Architecture.inputMean, std: Architecture.inputStd, seed: seed, metadata: [
             Evaluation.datasetKey(task: taskName): dataset.rawValue,
+            Evaluation.holdoutKey(task: taskName): String(holdout),
             "description": "\(arch.rawValue) trained on \(dataset.displayName) by mtz train",
             "producer": "mtz train",
             "training.command": command,

@@ -20,6 +20,15 @@ public enum Evaluation {
     /// Metadata key under which a model records the dataset a task was trained on.
     public static func datasetKey(task: String) -> String { "task.\(task).dataset" }
 
+    /// Metadata key under which a model records how many images at the end of the training split
+    /// its task was *not* trained on (the held-out validation images).
+    public static func holdoutKey(task: String) -> String { "task.\(task).holdout" }
+
+    /// The number of held-out training images `task` of `model` records (0 if none).
+    public static func recordedHoldout(of task: String, in model: Model) -> Int {
+        model.metadata[holdoutKey(task: task)].flatMap { Int($0) } ?? 0
+    }
+
     /// The dataset `task` of `model` records, if any.
     public static func recordedDataset(of task: String, in model: Model) -> DatasetName? {
         model.metadata[datasetKey(task: task)].flatMap(DatasetName.init(rawValue:))

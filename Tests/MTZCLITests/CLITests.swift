@@ -201,10 +201,10 @@ import Testing
     @Test("train a small model, evaluate it, pack two of them")
     func trainEvalPack() throws {
         let a = try Self.path("a.mtz"), b = try Self.path("b.mtz"), ab = try Self.path("ab.mtz")
-        var r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "mnist", "--limit", "300", "--epochs", "1", "-o", a])
+        var r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "mnist", "--limit", "300", "--holdout", "50", "--epochs", "1", "-o", a])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("test error"))
-        r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "fashion", "--limit", "300", "--epochs", "1", "--json", "-o", b])
+        r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "fashion", "--limit", "300", "--holdout", "50", "--epochs", "1", "--json", "-o", b])
         #expect(r.status == 0, "\(r.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         #expect((report["epochs"] as? [[String: Any]])?.first?["seconds"] is Double)

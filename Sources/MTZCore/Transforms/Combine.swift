@@ -67,3 +67,16 @@ extension Model {
         return combined
     }
 }
+
+extension Model {
+    /// The same model with task `old` called `new` (its metadata keys `task.<old>.*` follow).
+    public func renamingTask(_ old: String, to new: String) -> Model {
+        var m = self
+        for i in m.tasks.indices where m.tasks[i].name == old { m.tasks[i].name = new }
+        for (key, value) in metadata where key.hasPrefix("task.\(old).") {
+            m.metadata.removeValue(forKey: key)
+            m.metadata["task.\(new)." + key.dropFirst("task.\(old).".count)] = value
+        }
+        return m
+    }
+}

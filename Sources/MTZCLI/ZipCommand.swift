@@ -1,0 +1,172 @@
+import ArgumentParser
+import Foundation
+import MTZCompiler
+import MTZCore
+import MTZTraining
+
+/// `mtz zip`: merge two networks with Multi-Task Zipping.
+struct ZipCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zip",
+        abstract: "Merge two single-task networks of the same architecture into one multi-head model (Multi-Task Zipping).",
+        discussion: """
+            Layer by layer from the input: each task's layer-wise Hessian is estimated on its own training \
+            images through the network zipped so far; neurons are paired greedily by the cost \
+            d[i,j] = ½ δᵀ (H_A⁻¹ + H_B⁻¹)⁻¹ δ; each pair becomes one shared neuron with incoming weights \
+            (H_A + H_B)⁻¹ (H_A w_A + H_B w_B); then the whole network is retrained jointly for a few \
+            iterations (one mini-batch per task each). Task heads are never shared.
+
+            Data: each task is retrained on the training split of the dataset it records (mtz train \
+            records it); the last --validation-images of it are held out to report validation errors.
+            Defaults: --share 1 (every hidden layer fully), retraining budgets growing from 50 iterations \
+            (first layer) to 400 (last hidden layer), SGD lr 0.01 momentum 0.9, batch 64, damping 1e-4.
+            """
+    )
+
+    @Argument(help: "Two single-task .mtz models with the same architecture and input spec.")
+    var models: [String] = []
+
+    @Option(name: .long, help: "Fraction of neurons to share: one value for every hidden layer, or LAYER=FRACTION,... (e.g. conv1=1,conv2=0.5).")
+    var share: String = "1"
+
+    @Option(name: .long, help: "Pairing and merging: \(ZipMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var method: String = "mtz"
+
+    @Option(name: .long, help: "Retraining iterations per layer, LAYER=N,... (overrides the defaults).")
+    var iterations: String?
+
+    @Option(name: .long, help: "Multiplies every retraining budget (0 = no retraining).")
+    var iterationScale: Double = 1
+
+    @Option(name: .long, help: "Retraining mini-batch size (per task).")
+    var batch: Int = 64
+
+    @Option(name: .long, help: "Retraining learning rate.")
+    var lr: Float = 0.01
+
+    @Option(name: .long, help: "Hessian damping λ (times trace/dimension).")
+    var damping: Double = 1e-4
+
+    @Option(name: .long, help: "Training images per task used for each layer's Hessian.")
+    var hessianImages: Int = 2000
+
+    @Flag(name: .long, help: "Use the per-channel Hessian approximation for convolutions (the authors' scripts).")
+    var perChannelHessian = false
+
+    @Option(name: .long, help: "Training images per task held out for validation.")
+    var validationImages: Int = 5000
+
+    @Option(name: .long, help: "New task names, in model order (default: the models' own; duplicates get -1, -2).")
+    var names: String?
+
+    @Option(name: .long, help: "Seed (random pairing, retraining batches).")
+    var seed: UInt64 = 1
+
+    @Option(name: .long, help: "Directory holding the datasets (default: $MTZ_DATA_DIR or ./data).")
+    var data: String?
+
+    @Option(name: .customLong("report"), help: "Write the JSON report (per layer: shared count, cost summary, errors, iterations) here.")
+    var reportPath: String?
+
+    @Option(name: [.short, .customLong("output")], help: "Where to write the zipped model.")
+    var output: String
+
+    func validate() throws {
+        guard models.count == 2 else { throw ValidationError("give exactly two models") }
+        guard ZipMethod(rawValue: method) != nil else { throw ValidationError("unknown --method '\(method)'") }
+        do { _ = try ShareSpec(parsing: share) } catch { throw ValidationError(error.description) }
+        _ = try parsedIterations()
+        guard iterationScale >= 0, iterationScale.isFinite else { throw ValidationError("--iteration-scale must be >= 0") }
+        guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096") }
+        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
+        guard damping > 0, damping.isFinite else { throw ValidationError("--damping must be positive") }
+        guard (1...60000).contains(hessianImages) else { throw ValidationError("--hessian-images must be in 1...60000") }
+        guard validationImages >= 1 else { throw ValidationError("--validation-images must be at least 1") }
+    }
+
+    private func parsedIterations() throws -> [String: Int] {
+        guard let iterations else { return [:] }
+        var table: [String: Int] = [:]
+        for part in iterations.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, let n = Int(pair[1]), n >= 0 else { throw ValidationError("--iterations: '\(part)' is not LAYER=N") }
+            table[String(pair[0])] = n
+        }
+        return table
+    }
+
+    func run() throws {
+        var loaded: [Model] = []
+        var trainingData: [String: LabeledImages] = [:]
+        for path in models {
+            let model: Model
+            do { model = try ModelFile.read(contentsOf: path) } catch { throw report(error, context: path) }
+            for task in model.tasks {
+                guard let dataset = Evaluation.recordedDataset(of: task.name, in: model) else {
+                    printError("mtz: error: \(path): task '\(task.name)' does not record its dataset (train it with mtz train)")
+                    throw Exit.usage
+                }
+                do { trainingData[task.name] = try Dataset.load(dataset, split: .train, root: data) } catch { throw report(error) }
+            }
+            loaded.append(model)
+        }
+        // Same-task zipping (e.g. two MNIST networks from different seeds) needs distinct names.
+        let original = loaded.map { $0.tasks.first?.name ?? "" }
+        var wanted = names.map(taskList) ?? original
+        if names == nil, Set(original).count < original.count {
+            wanted = original.enumerated().map { "\($1)-\($0 + 1)" }
+        }
+        guard wanted.count == loaded.count, Set(wanted).count == wanted.count else {
+            printError("mtz: error: --names needs \(loaded.count) distinct names")
+            throw Exit.usage
+        }
+        for k in loaded.indices where loaded[k].tasks.count == 1 && wanted[k] != original[k] {
+            loaded[k] = loaded[k].renamingTask(original[k], to: wanted[k])
+            trainingData[wanted[k]] = trainingData[original[k]]
+        }
+        let options = ZipOptions(
+            share: try! ShareSpec(parsing: share), method: ZipMethod(rawValue: method)!, iterations: try parsedIterations(),
+            iterationScale: iterationScale, batchSize: batch, learningRate: lr, damping: damping, hessianImages: hessianImages,
+            perChannelHessian: perChannelHessian, validationImages: validationImages, seed: seed)
+        let line = ProgressLine()
+        let result: (model: Model, report: ZipReport)
+        do {
+            let zipper = try Zipper(models: loaded, trainingData: trainingData, options: options)
+            result = try zipper.run { p in
+                let errors = p.errors.keys.sorted().map { String(format: "%@ %.2f %%", $0, 100 * p.errors[$0]!) }.joined(separator: ", ")
+                let text = "layer \(p.layerIndex + 1)/\(p.layerCount) \(p.layer): \(p.phase.rawValue)"
+                    + (p.phase == .retraining ? " \(p.iteration)/\(p.iterations)" : "")
+                    + (errors.isEmpty ? "" : "  validation error: \(errors)")
+                line.show(text, force: p.phase != .retraining)
+            }
+            line.clear()
+        } catch {
+            line.clear()
+            throw report(error)
+        }
+        do {
+            try ModelFile.write(result.model, to: output)
+            if let path = reportPath {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                let json = try encoder.encode(result.report)
+                let tmp = path + ".tmp-\(getpid())"
+                try json.write(to: URL(fileURLWithPath: tmp))
+                guard rename(tmp, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            }
+        } catch {
+            throw report(error, context: output)
+        }
+        let r = result.report
+        print("zipped \(r.tasks.joined(separator: " + ")) with \(r.method) in \(String(format: "%.1f", r.seconds)) s")
+        for t in r.tasks { print(String(format: "  %@: original validation error %.2f %%", t, 100 * (r.originalError[t] ?? .nan))) }
+        for l in r.layers {
+            let before = r.tasks.map { String(format: "%.2f", 100 * (l.errorBeforeRetraining[$0] ?? .nan)) }.joined(separator: "/")
+            let after = r.tasks.map { String(format: "%.2f", 100 * (l.errorAfterRetraining[$0] ?? .nan)) }.joined(separator: "/")
+            print("  \(l.name): \(l.shared)/\(l.neurons) shared, error \(before) % → \(after) % after \(l.iterations) iterations")
+        }
+        let pct = r.separateParameters > 0 ? 100 * Double(r.separateParameters - r.parameters) / Double(r.separateParameters) : 0
+        print("  \(grouped(r.parameters)) parameters vs \(grouped(r.separateParameters)) separately (\(String(format: "%.1f", pct)) % saved); \(r.totalIterations) retraining iterations")
+        print("wrote \(output)")
+    }
+}

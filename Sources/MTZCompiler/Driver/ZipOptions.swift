@@ -1,0 +1,115 @@
+/// How much of each layer to share.
+public enum ShareSpec: Sendable, Equatable {
+    /// The same fraction of neurons in every hidden layer (1 = fully zipped).
+    case uniform(Double)
+    /// A fraction per layer name; layers not named are not shared.
+    case perLayer([String: Double])
+
+    /// Parses `1.0`, `0.5` or `conv1=1,conv2=0.5,fc1=0.25`.
+    public init(parsing text: String) throws(ZipError) {
+        if let value = Double(text) {
+            guard (0...1).contains(value) else { throw ZipError.invalidOption("--share \(text): a fraction must be in 0...1") }
+            self = .uniform(value)
+            return
+        }
+        var table: [String: Double] = [:]
+        for part in text.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard pair.count == 2, !pair[0].isEmpty, let value = Double(pair[1]), (0...1).contains(value) else {
+                throw ZipError.invalidOption("--share: '\(part)' is not LAYER=FRACTION with a fraction in 0...1")
+            }
+            table[pair[0]] = value
+        }
+        guard !table.isEmpty else { throw ZipError.invalidOption("--share is empty") }
+        self = .perLayer(table)
+    }
+
+    /// The fraction of layer `name` to share.
+    public func fraction(of name: String) -> Double {
+        switch self {
+        case .uniform(let f): f
+        case .perLayer(let table): table[name] ?? 0
+        }
+    }
+}
+
+/// How neurons are paired and merged: MTZ, or one of the baselines it is compared with.
+public enum ZipMethod: String, Sendable, CaseIterable, Codable {
+    /// Hessian-based pair costs and Hessian-weighted merged weights (the paper's method).
+    case mtz
+    /// Hessian-based pairing, but merged weights are the plain average (no Hessian weight update).
+    case mtzAverage = "mtz-no-update"
+    /// Euclidean-distance pairing, averaged weights.
+    case euclidean
+    /// Random pairing, averaged weights.
+    case random
+}
+
+/// Settings of `mtz zip`.
+public struct ZipOptions: Sendable {
+    public var share: ShareSpec
+    public var method: ZipMethod
+    /// Retraining iterations per layer name; layers not named use `defaultIterations(layer:of:)`.
+    public var iterations: [String: Int]
+    /// Multiplies every retraining budget (0 = no retraining).
+    public var iterationScale: Double
+    public var batchSize: Int
+    public var learningRate: Float
+    /// Hessian damping λ (relative to trace/dimension).
+    public var damping: Double
+    /// Training images per task used to estimate each layer's Hessian.
+    public var hessianImages: Int
+    /// Use the authors' per-channel Hessian approximation for convolutions.
+    public var perChannelHessian: Bool
+    /// Training images per task held out for validation (the last ones of the training split).
+    public var validationImages: Int
+    public var seed: UInt64
+
+    /// Creates options; defaults follow MTZ.md (few iterations for early layers, more for late ones).
+    public init(share: ShareSpec = .uniform(1), method: ZipMethod = .mtz, iterations: [String: Int] = [:], iterationScale: Double = 1,
+                batchSize: Int = 64, learningRate: Float = 0.01, damping: Double = 1e-4, hessianImages: Int = 2000,
+                perChannelHessian: Bool = false, validationImages: Int = 5000, seed: UInt64 = 1) {
+        self.share = share
+        self.method = method
+        self.iterations = iterations
+        self.iterationScale = iterationScale
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.damping = damping
+        self.hessianImages = hessianImages
+        self.perChannelHessian = perChannelHessian
+        self.validationImages = validationImages
+        self.seed = seed
+    }
+
+    /// Default retraining budget after zipping hidden layer `index` of `count`: grows with depth,
+    /// from 50 iterations for the first layer to 400 for the last hidden layer.
+    public static func defaultIterations(layer index: Int, of count: Int) -> Int {
+        guard count > 1 else { return 200 }
+        let t = Double(index) / Double(count - 1)
+        return Int((50 * pow(8, t)).rounded())
+    }
+}
+
+/// Errors of zipping.
+public enum ZipError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidOption(String)
+    case incompatible(String)
+    case numerical(String)
+
+    public var description: String {
+        switch self {
+        case .invalidOption(let why): why
+        case .incompatible(let why): "the networks cannot be zipped: \(why)"
+        case .numerical(let why): "numerical failure: \(why)"
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

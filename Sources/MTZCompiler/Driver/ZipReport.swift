@@ -1,0 +1,43 @@
+/// What `mtz zip` did, layer by layer (written as JSON by `--report`).
+public struct ZipReport: Sendable, Codable {
+    /// One zipped layer.
+    public struct Layer: Sendable, Codable {
+        public var name: String
+        /// Neurons per task and neurons shared.
+        public var neurons: Int
+        public var shared: Int
+        /// Summary of the accepted pairs' costs d[i,j].
+        public var cost: CostSummary?
+        /// Hessian damping actually used, per task.
+        public var damping: Double
+        /// Validation error per task after merging, before retraining, and after retraining.
+        public var errorBeforeRetraining: [String: Double]
+        public var errorAfterRetraining: [String: Double]
+        /// Joint retraining iterations (one mini-batch per task each).
+        public var iterations: Int
+        public var seconds: Double
+    }
+
+    /// Cost statistics of the accepted pairs.
+    public struct CostSummary: Sendable, Codable {
+        public var min: Double
+        public var median: Double
+        public var max: Double
+        public var mean: Double
+        /// Cost of the pair accepted at 25, 50, 75 and 100 % of the shared count.
+        public var quartiles: [Double]
+    }
+
+    public var method: String
+    public var tasks: [String]
+    /// Validation error of each original network.
+    public var originalError: [String: Double]
+    public var layers: [Layer]
+    /// Sum of the retraining iterations.
+    public var totalIterations: Int
+    /// Parameters of the zipped model, shared among them, and of the separate networks.
+    public var parameters: Int
+    public var sharedParameters: Int
+    public var separateParameters: Int
+    public var seconds: Double
+}

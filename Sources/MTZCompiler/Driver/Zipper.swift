@@ -1,0 +1,253 @@
+import CMTZKernels
+import Dispatch
+import MTZCore
+import MTZRuntime
+import MTZTraining
+
+/// What a progress callback is told while zipping.
+public struct ZipProgress: Sendable {
+    /// The phase of the current layer.
+    public enum Phase: String, Sendable {
+        case hessians = "Hessians"
+        case pairing = "pairing"
+        case retraining = "retraining"
+        case validating = "validating"
+    }
+
+    public var layer: String
+    public var layerIndex: Int
+    public var layerCount: Int
+    public var phase: Phase
+    /// Retraining iteration (when `phase == .retraining`).
+    public var iteration: Int
+    public var iterations: Int
+    /// Validation error per task, once known for this layer.
+    public var errors: [String: Double]
+}
+
+/// Zips two single-task networks of the same chain architecture into one multi-head model with
+/// Multi-Task Zipping: layer by layer from the input, pairs neurons by the layer-wise Hessian cost,
+/// merges each pair's incoming weights, and retrains the lowered multi-head network jointly.
+public final class Zipper {
+    public let options: ZipOptions
+    private var state: ZipState
+    private let taskNames: [String]
+    private let train: [String: LabeledImages]
+    private let validation: [String: LabeledImages]
+    private let originals: [Model]
+
+    /// Prepares zipping `models` (one task each, two models) with each task's training images.
+    ///
+    /// Each task's validation images are the end of its training data that the original network
+    /// was not trained on (recorded by `mtz train --holdout`), or else the last
+    /// `options.validationImages`; the rest are used for Hessians and retraining.
+    /// - Throws: `ModelError` naming what differs between the networks, `ZipError` for options.
+    public init(models: [Model], trainingData: [String: LabeledImages], options: ZipOptions) throws {
+        guard models.count == 2 else {
+            throw ZipError.invalidOption("zipping takes exactly two networks for now (got \(models.count))")
+        }
+        guard options.batchSize >= 1, options.batchSize <= 4096 else { throw ZipError.invalidOption("batch size must be in 1...4096") }
+        guard options.damping > 0, options.damping.isFinite else { throw ZipError.invalidOption("damping must be positive") }
+        state = try ZipState(models: models)
+        taskNames = state.tasks.map(\.name)
+        var train: [String: LabeledImages] = [:], validation: [String: LabeledImages] = [:]
+        for (t, name) in taskNames.enumerated() {
+            guard let images = trainingData[name] else { throw ZipError.invalidOption("no training data for task '\(name)'") }
+            // Validate on the images the original network was not trained on (mtz train holds out
+            // the end of the training split and records how many); else on the last ones.
+            let recorded = Evaluation.recordedHoldout(of: name, in: models[t])
+            let held = recorded > 0 ? min(recorded, images.count / 2) : min(options.validationImages, images.count / 5)
+            guard images.count - held >= options.batchSize, held >= 1 else {
+                throw ZipError.invalidOption("task '\(name)' has too few images (\(images.count)) to retrain and validate")
+            }
+            train[name] = images.subset(0..<(images.count - held))
+            validation[name] = images.subset((images.count - held)..<images.count)
+        }
+        self.train = train
+        self.validation = validation
+        self.options = options
+        self.originals = models
+    }
+
+    /// Runs the whole zipping and returns the zipped model with a report.
+    public func run(progress: ((ZipProgress) -> Void)? = nil) throws -> (model: Model, report: ZipReport) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var originalError: [String: Double] = [:]
+        for (t, model) in originals.enumerated() {
+            originalError[taskNames[t]] = try validationError(of: model)[taskNames[t]]
+        }
+        let hidden = Array(0..<state.headLayer)
+        var layerReports: [ZipReport.Layer] = []
+        for (position, l) in hidden.enumerated() {
+            let layer = state.layers[l]
+            let k = Int((options.share.fraction(of: layer.name) * Double(layer.outCount)).rounded())
+            // Sharing grows from the input side: once a layer shares nothing, nothing above can.
+            guard k > 0 else { break }
+            let layerStart = DispatchTime.now().uptimeNanoseconds
+            func tell(_ phase: ZipProgress.Phase, _ iteration: Int = 0, _ iterations: Int = 0, _ errors: [String: Double] = [:]) {
+                progress?(ZipProgress(layer: layer.name, layerIndex: position, layerCount: hidden.count, phase: phase,
+                                      iteration: iteration, iterations: iterations, errors: errors))
+            }
+
+            // 1. Pair costs from each task's layer-wise Hessian, through the current zipped network.
+            tell(.hessians)
+            let weightsA = state.inputColumns(layer: l, task: 0)
+            let weightsB = state.inputColumns(layer: l, task: 1)
+            let (lowered, map) = try state.lowered()
+            var hessians: [[Double]] = []
+            if options.method == .mtz || options.method == .mtzAverage {
+                for t in 0..<2 {
+                    hessians.append(try hessian(of: l, task: t, model: lowered, map: map))
+                }
+            }
+            tell(.pairing)
+            let n = weightsA.cols
+            let pairs: [NeuronPair]
+            let merged: Matrix
+            switch options.method {
+            case .mtz, .mtzAverage:
+                let pair: HessianPair
+                do {
+                    pair = try HessianPair(hessianA: hessians[0], hessianB: hessians[1], dimension: n)
+                } catch {
+                    throw ZipError.numerical("layer '\(layer.name)': \(error)")
+                }
+                pairs = Matching.greedy(costs: pair.costs(weightsA: weightsA, weightsB: weightsB), count: k)
+                merged = options.method == .mtz
+                    ? pair.mergedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
+                    : Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
+            case .euclidean:
+                pairs = Matching.greedy(costs: Baseline.euclideanCosts(weightsA: weightsA, weightsB: weightsB), count: k)
+                merged = Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
+            case .random:
+                pairs = Matching.random(countA: weightsA.rows, countB: weightsB.rows, count: k, seed: options.seed &+ UInt64(l))
+                merged = Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
+            }
+            try state.share(layer: l, pairs: pairs, merged: merged)
+
+            // 2. Validation error right after merging.
+            tell(.validating)
+            let before = try validationError(of: try state.lowered().0)
+
+            // 3. Light joint retraining of the whole lowered network.
+            let budget = Int((Double(options.iterations[layer.name] ?? ZipOptions.defaultIterations(layer: position, of: hidden.count))
+                * options.iterationScale).rounded())
+            if budget > 0 {
+                try retrain(iterations: budget) { tell(.retraining, $0, budget) }
+            }
+            tell(.validating)
+            let after = budget > 0 ? try validationError(of: try state.lowered().0) : before
+            tell(.validating, budget, budget, after)
+
+            layerReports.append(ZipReport.Layer(
+                name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(pairs), damping: options.damping,
+                errorBeforeRetraining: before, errorAfterRetraining: after, iterations: budget,
+                seconds: Double(DispatchTime.now().uptimeNanoseconds - layerStart) * 1e-9))
+        }
+
+        var (model, _) = try state.lowered()
+        model.metadata["producer"] = "mtz zip"
+        model.metadata["description"] = "\(taskNames.joined(separator: " + ")) zipped by mtz zip (\(options.method.rawValue)): "
+            + layerReports.map { "\($0.name) \($0.shared)/\($0.neurons)" }.joined(separator: ", ")
+        let stats = try ModelStatistics(model)
+        let report = ZipReport(
+            method: options.method.rawValue, tasks: taskNames, originalError: originalError, layers: layerReports,
+            totalIterations: layerReports.reduce(0) { $0 + $1.iterations },
+            parameters: stats.parameters, sharedParameters: stats.sharedParameters, separateParameters: stats.separateParameters,
+            seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        return (model, report)
+    }
+
+    // MARK: - Steps
+
+    /// The damped layer-wise Hessian of layer `l` for task `t`, from its first
+    /// `options.hessianImages` training images run through the current zipped network.
+    private func hessian(of l: Int, task t: Int, model: Model, map: LoweringMap) throws -> [Double] {
+        guard let ref = map.sharedInput[l][t] else {
+            throw ZipError.numerical("layer '\(state.layers[l].name)' has no shared input")
+        }
+        let layout = state.neuronLayout(layer: l)
+        let images = train[taskNames[t]]!
+        if let conv = state.layers[l].conv {
+            let outShape = try layerOutputShape(l)
+            if options.perChannelHessian {
+                var h = PerChannelHessian(channels: layout.sharedChannels)
+                try LayerInputs.forEach(in: model, ref: ref, images: images, count: options.hessianImages) { rows, shape, stride in
+                    h.add(pixels: rows, count: shape.pixels, stride: stride)
+                }
+                return h.matrix(taps: layout.taps, damping: options.damping)
+            }
+            var h = LayerHessian(dimension: layout.taps * layout.sharedChannels)
+            var patches: [Float] = []
+            try LayerInputs.forEach(in: model, ref: ref, images: images, count: options.hessianImages) { rows, shape, stride in
+                var p = mtz_conv2d_params(
+                    in_h: shape.height, in_w: shape.width, in_c: shape.channels, in_pixel_stride: stride,
+                    out_h: outShape.height, out_w: outShape.width, out_c: 1, out_pixel_stride: 1,
+                    kernel_h: conv.window.kernelH, kernel_w: conv.window.kernelW, stride_h: conv.window.strideH, stride_w: conv.window.strideW,
+                    dilation_h: conv.window.dilationH, dilation_w: conv.window.dilationW,
+                    pad_top: conv.window.padding.top, pad_left: conv.window.padding.left, groups: 1)
+                let d = conv.window.kernelH * conv.window.kernelW * shape.channels
+                let count = outShape.pixels
+                if patches.count < count * d { patches = [Float](repeating: 0, count: count * d) }
+                patches.withUnsafeMutableBufferPointer { col in
+                    mtz_im2col(&p, 0, rows, 0, count, col.baseAddress!, d)
+                    h.add(rows: col.baseAddress!, count: count, stride: d)
+                }
+            }
+            return h.matrix(damping: options.damping)
+        }
+        var h = LayerHessian(dimension: layout.taps * layout.sharedChannels)
+        try LayerInputs.forEach(in: model, ref: ref, images: images, count: options.hessianImages) { rows, shape, stride in
+            h.add(rows: rows, count: 1, stride: shape.channels)
+        }
+        return h.matrix(damping: options.damping)
+    }
+
+    /// Output shape of dense layer `l` (one task, all channels).
+    private func layerOutputShape(_ l: Int) throws -> ValueShape {
+        for (u, unit) in state.units.enumerated() {
+            if case .dense(let index) = unit, index == l { return state.shapes[u] }
+        }
+        throw ZipError.numerical("layer \(l) is not in the chain")
+    }
+
+    /// Joint retraining: one mini-batch per task per iteration, summed losses; the trained weights
+    /// go back into the state.
+    private func retrain(iterations: Int, progress: (Int) -> Void) throws {
+        let (lowered, map) = try state.lowered()
+        let trainable = try TrainableModel(lowered)
+        let trainer = try Trainer(model: trainable, options: TrainingOptions(
+            epochs: 1, batchSize: options.batchSize, learningRate: options.learningRate, schedule: .constant,
+            momentum: 0.9, weightDecay: 0, seed: options.seed))
+        let data = train.mapValues { TaskData(images: $0) }
+        var done = 0
+        while done < iterations {
+            let step = min(25, iterations - done)
+            _ = try trainer.runIterations(step, data: data, learningRate: options.learningRate)
+            done += step
+            progress(done)
+        }
+        try state.absorb(trainable.exportModel(), map: map)
+    }
+
+    /// Top-1 validation error of every task of `model`, through the inference runtime.
+    private func validationError(of model: Model) throws -> [String: Double] {
+        let loaded = try InferenceModel(model)
+        var errors: [String: Double] = [:]
+        for task in model.tasks {
+            guard let images = validation[task.name] else { continue }
+            let dataset = Evaluation.recordedDataset(of: task.name, in: model) ?? .mnist
+            errors[task.name] = try Evaluation.topOneError(of: loaded, task: task.name, dataset: dataset, images: images, threads: 2).errorRate
+        }
+        return errors
+    }
+
+    private static func summary(_ pairs: [NeuronPair]) -> ZipReport.CostSummary? {
+        let costs = pairs.map(\.cost)
+        guard !costs.isEmpty else { return nil }
+        let sorted = costs.sorted()
+        let at = { (f: Double) in costs[max(0, min(costs.count - 1, Int((f * Double(costs.count)).rounded(.up)) - 1))] }
+        return ZipReport.CostSummary(min: sorted.first!, median: sorted[sorted.count / 2], max: sorted.last!,
+                                     mean: costs.reduce(0, +) / Double(costs.count), quartiles: [at(0.25), at(0.5), at(0.75), at(1)])
+    }
+}

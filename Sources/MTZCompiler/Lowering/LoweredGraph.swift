@@ -1,0 +1,46 @@
+import MTZCore
+
+/// The value flowing out of a unit for one task, as its two channel blocks.
+struct TaskValue: Hashable {
+    /// The shared channels `0..<k` (nil when k = 0). The same reference for every task whose value
+    /// was computed from identical inputs.
+    var shared: ValueRef?
+    /// The task's own channels `k..<N` (nil when k = N).
+    var specific: ValueRef?
+}
+
+/// The nodes and weight tensors of a lowered model as they are appended, with the origin of every
+/// weight tensor.
+struct LoweredGraph {
+    private(set) var nodes: [Node] = []
+    private(set) var weights: [WeightTensor] = []
+    private(set) var sources: [LoweringMap.Source] = []
+
+    /// Appends a node and returns a reference to its whole value.
+    mutating func add(_ name: String, layer: String, _ op: Operation, _ inputs: [ValueRef]) -> ValueRef {
+        nodes.append(Node(name: name, layer: layer, op: op, inputs: inputs))
+        return ValueRef(nodes.count - 1)
+    }
+
+    /// Appends a weight tensor that came from `source` and returns its index.
+    mutating func addWeight(_ name: String, shape: [Int], values: [Float], source: LoweringMap.Source) -> Int {
+        weights.append(WeightTensor(name: name, shape: shape, values: values))
+        sources.append(source)
+        return weights.count - 1
+    }
+
+    /// Appends `op` (the layer's convolution geometry, or fully connected when `conv` is nil)
+    /// producing `outputs` channels from `x`, accumulating into `addend` if given.
+    mutating func addDense(
+        _ name: String, layer: String, conv: Conv2D?, outputs: Int, x: ValueRef, weight: Int, bias: Int?,
+        activation: Activation, addend: ValueRef? = nil
+    ) -> ValueRef {
+        let op: Operation
+        if let conv {
+            op = .conv2d(Conv2D(window: conv.window, outChannels: outputs, groups: 1, weight: weight, bias: bias, activation: activation))
+        } else {
+            op = .fullyConnected(FullyConnected(outFeatures: outputs, weight: weight, bias: bias, activation: activation))
+        }
+        return add(name, layer: layer, op, [x] + (addend.map { [$0] } ?? []))
+    }
+}

@@ -1,0 +1,164 @@
+import MTZCore
+
+extension ZipState {
+    /// The runnable multi-head model of the current state, and where each of its weight tensors
+    /// came from.
+    ///
+    /// Per task the value out of every unit is tracked as [shared | specific] channel blocks; a
+    /// block computed from identical inputs with identical weights is one node for all tasks.
+    /// Dense layer `l` with `k` shared neurons becomes:
+    /// - input fully shared (one node, no specific part): `L/shared` (rows `0..<k`, computed once)
+    ///   and per task `L/<task>` (rows `k..<N`);
+    /// - otherwise: the merged partial sum over the shared input `L/partial` (once if the shared
+    ///   input is one node, else `L/<task>/shared/partial` per task, same weight tensor), per task
+    ///   `L/<task>/shared` = inter weights · specific input + merged bias + partial; and per task
+    ///   `L/<task>/partial` (own rows over the shared input) accumulated into `L/<task>` (own rows
+    ///   over the specific input + bias). Empty parts are left out.
+    ///
+    /// Pass-through units apply to each block (`pool1/shared`, `pool1/<task>/shared`,
+    /// `pool1/<task>`); every task ends in `softmax/<task>`. Every node of a layer has
+    /// `Node.layer` = the layer name. The merged block (shared rows × shared input columns) and
+    /// the merged bias are one weight tensor each, read by every node that needs them.
+    ///
+    /// - Throws: `ModelError` if the state is inconsistent (see `checkConsistency()`).
+    /// - Complexity: O(total weights).
+    public func lowered() throws(ModelError) -> (Model, LoweringMap) {
+        try checkConsistency()
+        let layouts = neuronLayouts
+        var graph = LoweredGraph()
+        let image = graph.add("input", layer: "input", .input, [])
+        var values = [TaskValue](repeating: TaskValue(shared: image, specific: nil), count: tasks.count)
+        var sharedInput = [[ValueRef?]](repeating: [], count: layers.count)
+        var specificInput = [[ValueRef?]](repeating: [], count: layers.count)
+
+        for unit in units {
+            switch unit {
+            case .passThrough(let p):
+                values = lowerPassThrough(p, values, into: &graph)
+            case .dense(let l):
+                sharedInput[l] = values.map(\.shared)
+                specificInput[l] = values.map(\.specific)
+                values = lowerDense(l, layout: layouts[l], values, into: &graph)
+            }
+        }
+
+        var heads: [TaskHead] = []
+        for (t, task) in tasks.enumerated() {
+            guard values[t].shared == nil, let logits = values[t].specific else {
+                throw ModelError("task '\(task.name)': the head's output is not task-specific")
+            }
+            let out = graph.add("softmax/\(task.name)", layer: "softmax", .softmax, [logits])
+            heads.append(TaskHead(name: task.name, output: out.node, labels: task.labels, summary: task.summary))
+        }
+        let model = Model(input: input, nodes: graph.nodes, weights: graph.weights, tasks: heads, metadata: metadata)
+        do {
+            _ = try model.validate()
+        } catch {
+            throw ModelError("lowering produced an invalid model (a bug): \(error.message)")
+        }
+        return (model, LoweringMap(sources: graph.sources, sharedInput: sharedInput, specificInput: specificInput))
+    }
+
+    /// Applies a pass-through op to every block, once for a block that is one node for all tasks.
+    private func lowerPassThrough(_ p: PassThrough, _ values: [TaskValue], into graph: inout LoweredGraph) -> [TaskValue] {
+        var result = values
+        if let common = commonShared(values) {
+            let out = graph.add("\(p.name)/shared", layer: p.name, p.op, [common])
+            for t in tasks.indices { result[t].shared = out }
+        } else {
+            for (t, task) in tasks.enumerated() {
+                if let s = values[t].shared { result[t].shared = graph.add("\(p.name)/\(task.name)/shared", layer: p.name, p.op, [s]) }
+            }
+        }
+        for (t, task) in tasks.enumerated() {
+            if let s = values[t].specific { result[t].specific = graph.add("\(p.name)/\(task.name)", layer: p.name, p.op, [s]) }
+        }
+        return result
+    }
+
+    /// The shared block if it is one and the same node for every task.
+    private func commonShared(_ values: [TaskValue]) -> ValueRef? {
+        guard let first = values.first?.shared, values.allSatisfy({ $0.shared == first }) else { return nil }
+        return first
+    }
+
+    /// Lowers dense layer `l` (see `lowered()` for the node layout).
+    private func lowerDense(_ l: Int, layout: NeuronLayout, _ values: [TaskValue], into graph: inout LoweredGraph) -> [TaskValue] {
+        let layer = layers[l]
+        let k = layer.sharedCount, n = layer.outCount
+        let name = layer.name
+        let allTasks = Array(tasks.indices)
+        let hasShared = layout.sharedChannels > 0
+        let hasSpecific = layout.sharedChannels < layout.inChannels
+        precondition(values.allSatisfy { ($0.shared != nil) == hasShared && ($0.specific != nil) == hasSpecific },
+                     "lowering: the blocks flowing into '\(name)' do not match its column layout")
+        let common = commonShared(values)
+
+        /// Adds the weight tensor for `rows` × `channels` of `task`'s matrix, belonging to `owners`.
+        func weight(_ suffix: String, task: Int, owners: [Int], rows: Range<Int>, channels: Range<Int>) -> Int {
+            let columns = layout.columns(channels)
+            let shape = layer.conv.map { [rows.count, $0.window.kernelH, $0.window.kernelW, channels.count] } ?? [rows.count, columns.count]
+            return graph.addWeight(
+                "\(name).\(suffix)", shape: shape,
+                values: layout.gather(layer.weights[task], rows: rows, columns: columns),
+                source: LoweringMap.Source(layer: l, tasks: owners, rows: rows, inputChannels: channels, kind: .weight))
+        }
+        func bias(_ suffix: String, task: Int, owners: [Int], rows: Range<Int>) -> Int {
+            graph.addWeight(
+                "\(name).\(suffix)", shape: [rows.count], values: Array(layer.biases[task][rows]),
+                source: LoweringMap.Source(layer: l, tasks: owners, rows: rows, inputChannels: 0..<0, kind: .bias))
+        }
+        func dense(_ node: String, rows: Int, x: ValueRef, weight: Int, bias: Int?, activation: Activation, addend: ValueRef? = nil) -> ValueRef {
+            graph.addDense(node, layer: name, conv: layer.conv, outputs: rows, x: x, weight: weight, bias: bias, activation: activation, addend: addend)
+        }
+
+        var result = [TaskValue](repeating: TaskValue(), count: tasks.count)
+        if k > 0 {
+            let mergedWeight = hasShared ? weight("shared.weight", task: 0, owners: allTasks, rows: 0..<k, channels: layout.sharedRange) : nil
+            let mergedBias = bias("shared.bias", task: 0, owners: allTasks, rows: 0..<k)
+            if !hasSpecific, let common {
+                let s = dense("\(name)/shared", rows: k, x: common, weight: mergedWeight!, bias: mergedBias, activation: layer.activation)
+                for t in tasks.indices { result[t].shared = s }
+            } else if !hasSpecific {
+                for (t, task) in tasks.enumerated() {
+                    result[t].shared = dense("\(name)/\(task.name)/shared", rows: k, x: values[t].shared!, weight: mergedWeight!,
+                                             bias: mergedBias, activation: layer.activation)
+                }
+            } else {
+                var partials = [ValueRef?](repeating: nil, count: tasks.count)
+                if let mergedWeight, let common {
+                    let p = dense("\(name)/partial", rows: k, x: common, weight: mergedWeight, bias: nil, activation: .none)
+                    partials = partials.map { _ in p }
+                } else if let mergedWeight {
+                    for (t, task) in tasks.enumerated() {
+                        partials[t] = dense("\(name)/\(task.name)/shared/partial", rows: k, x: values[t].shared!, weight: mergedWeight,
+                                            bias: nil, activation: .none)
+                    }
+                }
+                for (t, task) in tasks.enumerated() {
+                    let inter = weight("\(task.name).inter.weight", task: t, owners: [t], rows: 0..<k, channels: layout.specificRange)
+                    result[t].shared = dense("\(name)/\(task.name)/shared", rows: k, x: values[t].specific!, weight: inter,
+                                             bias: mergedBias, activation: layer.activation, addend: partials[t])
+                }
+            }
+        }
+        if k < n {
+            let rows = k..<n
+            for (t, task) in tasks.enumerated() {
+                let own = bias("\(task.name).bias", task: t, owners: [t], rows: rows)
+                if !hasSpecific || !hasShared {
+                    let (x, channels) = hasShared ? (values[t].shared!, layout.sharedRange) : (values[t].specific!, layout.specificRange)
+                    let w = weight("\(task.name).weight", task: t, owners: [t], rows: rows, channels: channels)
+                    result[t].specific = dense("\(name)/\(task.name)", rows: rows.count, x: x, weight: w, bias: own, activation: layer.activation)
+                } else {
+                    let q = weight("\(task.name).partial.weight", task: t, owners: [t], rows: rows, channels: layout.sharedRange)
+                    let partial = dense("\(name)/\(task.name)/partial", rows: rows.count, x: values[t].shared!, weight: q, bias: nil, activation: .none)
+                    let z = weight("\(task.name).weight", task: t, owners: [t], rows: rows, channels: layout.specificRange)
+                    result[t].specific = dense("\(name)/\(task.name)", rows: rows.count, x: values[t].specific!, weight: z, bias: own,
+                                               activation: layer.activation, addend: partial)
+                }
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,81 @@
+import MTZCore
+import MTZRuntime
+import Testing
+@testable import MTZCompiler
+@testable import MTZTraining
+
+/// The whole zipping pipeline on small real networks (MNIST subsets, debug-build friendly sizes).
+@Suite struct ZipperTests {
+    /// A LeNet-300-100 trained for one epoch on the first `count` MNIST images (last 200 held out).
+    static func trained(seed: UInt64, task: String, dataset: DatasetName, count: Int) throws -> (Model, LabeledImages) {
+        let images = try Dataset.load(dataset, split: .train).subset(0..<count)
+        let model = Architecture.lenet300.build(task: task, labels: dataset.classNames, mean: Architecture.inputMean,
+                                                std: Architecture.inputStd, seed: seed,
+                                                metadata: [Evaluation.datasetKey(task: task): dataset.rawValue,
+                                                           Evaluation.holdoutKey(task: task): "200"])
+        let trainable = try TrainableModel(model)
+        _ = try Trainer(model: trainable, options: TrainingOptions(epochs: 2, batchSize: 32, learningRate: 0.02, seed: seed))
+            .train([task: TaskData(images: images.subset(0..<(count - 200)))])
+        return (try trainable.exportModel().optimized(), images)
+    }
+
+    static func options(_ method: ZipMethod, share: ShareSpec = .uniform(1)) -> ZipOptions {
+        ZipOptions(share: share, method: method, iterationScale: 0.1, batchSize: 32, hessianImages: 200, seed: 3)
+    }
+
+    @Test("fully zipping two MNIST/Fashion networks shares every hidden layer and keeps both tasks working")
+    func fullZip() throws {
+        let (a, imagesA) = try Self.trained(seed: 1, task: "digits", dataset: .mnist, count: 1200)
+        let (b, imagesB) = try Self.trained(seed: 2, task: "clothes", dataset: .fashion, count: 1200)
+        let zipper = try Zipper(models: [a, b], trainingData: ["digits": imagesA, "clothes": imagesB], options: Self.options(.mtz))
+        var phases = Set<String>()
+        let (model, report) = try zipper.run { phases.insert($0.phase.rawValue) }
+        #expect(phases.isSuperset(of: ["Hessians", "pairing", "retraining", "validating"]))
+        #expect(report.layers.map(\.name) == ["fc1", "fc2"])
+        #expect(report.layers.map(\.shared) == [300, 100])
+        for layer in report.layers {
+            #expect(layer.iterations > 0 && layer.cost != nil)
+            for task in ["digits", "clothes"] { #expect(layer.errorAfterRetraining[task]! < 0.6, "\(layer.name) \(task)") }
+        }
+        let stats = try ModelStatistics(model)
+        let hidden = stats.layers.filter { ["fc1", "fc2"].contains($0.name) }
+        #expect(hidden.count == 2 && hidden.allSatisfy { $0.computedOnce })
+        #expect(hidden.allSatisfy { $0.specificChannels.values.allSatisfy { $0 == 0 } })
+        #expect(stats.savedFraction > 0.45)
+        // The zipped model runs in the runtime and still beats chance on both tasks.
+        let loaded = try InferenceModel(model)
+        let testA = try Dataset.load(.mnist, split: .test).subset(0..<300)
+        let testB = try Dataset.load(.fashion, split: .test).subset(0..<300)
+        #expect(try Evaluation.topOneError(of: loaded, task: "digits", dataset: .mnist, images: testA).errorRate < 0.5)
+        #expect(try Evaluation.topOneError(of: loaded, task: "clothes", dataset: .fashion, images: testB).errorRate < 0.6)
+    }
+
+    @Test("partial sharing, baselines and the no-retraining mode all produce valid models", arguments: [ZipMethod.euclidean, .random, .mtzAverage])
+    func baselines(method: ZipMethod) throws {
+        let (a, imagesA) = try Self.trained(seed: 1, task: "a", dataset: .mnist, count: 700)
+        let (b, imagesB) = try Self.trained(seed: 2, task: "b", dataset: .mnist, count: 700)
+        var options = Self.options(method, share: .perLayer(["fc1": 0.5, "fc2": 0.25]))
+        options.iterationScale = method == .mtzAverage ? 0 : 0.05
+        let (model, report) = try Zipper(models: [a, b], trainingData: ["a": imagesA, "b": imagesB], options: options).run()
+        #expect(report.layers.map(\.shared) == [150, 25])
+        _ = try model.validate()
+        let stats = try ModelStatistics(model)
+        #expect(stats.sharedParameters > 0 && stats.savedBytes > 0)
+    }
+
+    @Test("networks of different architectures are refused before any work, naming the difference")
+    func refusals() throws {
+        let a = Architecture.lenet300.build(task: "a", labels: DatasetName.mnist.classNames, mean: 0.5, std: 0.5, seed: 1)
+        let b = Architecture.lenet5.build(task: "b", labels: DatasetName.mnist.classNames, mean: 0.5, std: 0.5, seed: 1)
+        let images = try Dataset.load(.mnist, split: .train).subset(0..<500)
+        #expect(throws: ModelError.self) {
+            try Zipper(models: [a, b], trainingData: ["a": images, "b": images], options: ZipOptions())
+        }
+        let c = Architecture.lenet300.build(task: "c", labels: DatasetName.mnist.classNames, mean: 0.13, std: 0.3, seed: 1)
+        #expect {
+            try Zipper(models: [a, c], trainingData: ["a": images, "c": images], options: ZipOptions())
+        } throws: { String(describing: $0).contains("mean") }
+        #expect(throws: ZipError.self) { try ShareSpec(parsing: "fc1=2") }
+        #expect(try ShareSpec(parsing: "conv1=1,fc1=0.25") == .perLayer(["conv1": 1, "fc1": 0.25]))
+    }
+}
