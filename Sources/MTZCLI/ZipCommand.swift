@@ -19,7 +19,7 @@ struct ZipCommand: ParsableCommand {
             Data: each task is retrained on the training split of the dataset it records (mtz train \
             records it); the last --validation-images of it are held out to report validation errors.
             Defaults: --share 1 (every hidden layer fully), retraining budgets growing from 50 iterations \
-            (first layer) to 400 (last hidden layer), SGD lr 0.01 momentum 0.9, batch 64, damping 1e-4.
+            (first layer) to 400 (last hidden layer), plain SGD lr 0.01, batch 64 per task, damping 1e-4.
             """
     )
 
@@ -28,6 +28,9 @@ struct ZipCommand: ParsableCommand {
 
     @Option(name: .long, help: "Fraction of neurons to share: one value for every hidden layer, or LAYER=FRACTION,... (e.g. conv1=1,conv2=0.5).")
     var share: String = "1"
+
+    @Option(name: .long, help: "Automatic mode: share as much as possible per layer (up to --share) while every task's validation error rises by at most this many percentage points.")
+    var maxErrorIncrease: Double?
 
     @Option(name: .long, help: "Pairing and merging: \(ZipMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
     var method: String = "mtz"
@@ -43,6 +46,9 @@ struct ZipCommand: ParsableCommand {
 
     @Option(name: .long, help: "Retraining learning rate.")
     var lr: Float = 0.01
+
+    @Option(name: .long, help: "Retraining SGD momentum (0 = plain SGD, as in the paper).")
+    var momentum: Float = 0
 
     @Option(name: .long, help: "Hessian damping λ (times trace/dimension).")
     var damping: Double = 1e-4
@@ -79,9 +85,11 @@ struct ZipCommand: ParsableCommand {
         guard iterationScale >= 0, iterationScale.isFinite else { throw ValidationError("--iteration-scale must be >= 0") }
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096") }
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
+        guard (0..<1).contains(momentum) else { throw ValidationError("--momentum must be in [0, 1)") }
         guard damping > 0, damping.isFinite else { throw ValidationError("--damping must be positive") }
         guard (1...60000).contains(hessianImages) else { throw ValidationError("--hessian-images must be in 1...60000") }
         guard validationImages >= 1 else { throw ValidationError("--validation-images must be at least 1") }
+        if let m = maxErrorIncrease, !(m >= 0 && m <= 100) { throw ValidationError("--max-error-increase must be in 0...100 (percentage points)") }
     }
 
     private func parsedIterations() throws -> [String: Int] {
@@ -126,8 +134,9 @@ struct ZipCommand: ParsableCommand {
         }
         let options = ZipOptions(
             share: try! ShareSpec(parsing: share), method: ZipMethod(rawValue: method)!, iterations: try parsedIterations(),
-            iterationScale: iterationScale, batchSize: batch, learningRate: lr, damping: damping, hessianImages: hessianImages,
-            perChannelHessian: perChannelHessian, validationImages: validationImages, seed: seed)
+            iterationScale: iterationScale, batchSize: batch, learningRate: lr, momentum: momentum, damping: damping, hessianImages: hessianImages,
+            perChannelHessian: perChannelHessian, validationImages: validationImages, seed: seed,
+            maxErrorIncrease: maxErrorIncrease.map { $0 / 100 })
         let line = ProgressLine()
         let result: (model: Model, report: ZipReport)
         do {
@@ -163,7 +172,8 @@ struct ZipCommand: ParsableCommand {
         for l in r.layers {
             let before = r.tasks.map { String(format: "%.2f", 100 * (l.errorBeforeRetraining[$0] ?? .nan)) }.joined(separator: "/")
             let after = r.tasks.map { String(format: "%.2f", 100 * (l.errorAfterRetraining[$0] ?? .nan)) }.joined(separator: "/")
-            print("  \(l.name): \(l.shared)/\(l.neurons) shared, error \(before) % → \(after) % after \(l.iterations) iterations")
+            let tried = l.candidatesTried.map { " (tried \($0.map(String.init).joined(separator: ", ")))" } ?? ""
+            print("  \(l.name): \(l.shared)/\(l.neurons) shared\(tried), validation error \(before) % → \(after) % after \(l.iterations) iterations")
         }
         let pct = r.separateParameters > 0 ? 100 * Double(r.separateParameters - r.parameters) / Double(r.separateParameters) : 0
         print("  \(grouped(r.parameters)) parameters vs \(grouped(r.separateParameters)) separately (\(String(format: "%.1f", pct)) % saved); \(r.totalIterations) retraining iterations")

@@ -55,6 +55,8 @@ public struct ZipOptions: Sendable {
     public var iterationScale: Double
     public var batchSize: Int
     public var learningRate: Float
+    /// SGD momentum of the retraining (0: plain SGD, as in the paper).
+    public var momentum: Float
     /// Hessian damping λ (relative to trace/dimension).
     public var damping: Double
     /// Training images per task used to estimate each layer's Hessian.
@@ -64,22 +66,27 @@ public struct ZipOptions: Sendable {
     /// Training images per task held out for validation (the last ones of the training split).
     public var validationImages: Int
     public var seed: UInt64
+    /// Automatic mode: the largest validation-error increase (a fraction, 0.005 = 0.5 pp) any task
+    /// may suffer; each layer then shares the most neurons (up to `share`) that stay within it.
+    public var maxErrorIncrease: Double?
 
     /// Creates options; defaults follow MTZ.md (few iterations for early layers, more for late ones).
     public init(share: ShareSpec = .uniform(1), method: ZipMethod = .mtz, iterations: [String: Int] = [:], iterationScale: Double = 1,
-                batchSize: Int = 64, learningRate: Float = 0.01, damping: Double = 1e-4, hessianImages: Int = 2000,
-                perChannelHessian: Bool = false, validationImages: Int = 5000, seed: UInt64 = 1) {
+                batchSize: Int = 64, learningRate: Float = 0.01, momentum: Float = 0, damping: Double = 1e-4, hessianImages: Int = 2000,
+                perChannelHessian: Bool = false, validationImages: Int = 5000, seed: UInt64 = 1, maxErrorIncrease: Double? = nil) {
         self.share = share
         self.method = method
         self.iterations = iterations
         self.iterationScale = iterationScale
         self.batchSize = batchSize
         self.learningRate = learningRate
+        self.momentum = momentum
         self.damping = damping
         self.hessianImages = hessianImages
         self.perChannelHessian = perChannelHessian
         self.validationImages = validationImages
         self.seed = seed
+        self.maxErrorIncrease = maxErrorIncrease
     }
 
     /// Default retraining budget after zipping hidden layer `index` of `count`: grows with depth,

@@ -16,6 +16,8 @@ public struct ZipReport: Sendable, Codable {
         /// Joint retraining iterations (one mini-batch per task each).
         public var iterations: Int
         public var seconds: Double
+        /// In the automatic mode: the shared counts tried, largest first, ending with the accepted one.
+        public var candidatesTried: [Int]? = nil
     }
 
     /// Cost statistics of the accepted pairs.

@@ -80,69 +80,40 @@ public final class Zipper {
         var layerReports: [ZipReport.Layer] = []
         for (position, l) in hidden.enumerated() {
             let layer = state.layers[l]
-            let k = Int((options.share.fraction(of: layer.name) * Double(layer.outCount)).rounded())
-            // Sharing grows from the input side: once a layer shares nothing, nothing above can.
-            guard k > 0 else { break }
-            let layerStart = DispatchTime.now().uptimeNanoseconds
             func tell(_ phase: ZipProgress.Phase, _ iteration: Int = 0, _ iterations: Int = 0, _ errors: [String: Double] = [:]) {
                 progress?(ZipProgress(layer: layer.name, layerIndex: position, layerCount: hidden.count, phase: phase,
                                       iteration: iteration, iterations: iterations, errors: errors))
             }
-
-            // 1. Pair costs from each task's layer-wise Hessian, through the current zipped network.
-            tell(.hessians)
-            let weightsA = state.inputColumns(layer: l, task: 0)
-            let weightsB = state.inputColumns(layer: l, task: 1)
-            let (lowered, map) = try state.lowered()
-            var hessians: [[Double]] = []
-            if options.method == .mtz || options.method == .mtzAverage {
-                for t in 0..<2 {
-                    hessians.append(try hessian(of: l, task: t, model: lowered, map: map))
-                }
-            }
-            tell(.pairing)
-            let n = weightsA.cols
-            let pairs: [NeuronPair]
-            let merged: Matrix
-            switch options.method {
-            case .mtz, .mtzAverage:
-                let pair: HessianPair
-                do {
-                    pair = try HessianPair(hessianA: hessians[0], hessianB: hessians[1], dimension: n)
-                } catch {
-                    throw ZipError.numerical("layer '\(layer.name)': \(error)")
-                }
-                pairs = Matching.greedy(costs: pair.costs(weightsA: weightsA, weightsB: weightsB), count: k)
-                merged = options.method == .mtz
-                    ? pair.mergedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
-                    : Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
-            case .euclidean:
-                pairs = Matching.greedy(costs: Baseline.euclideanCosts(weightsA: weightsA, weightsB: weightsB), count: k)
-                merged = Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
-            case .random:
-                pairs = Matching.random(countA: weightsA.rows, countB: weightsB.rows, count: k, seed: options.seed &+ UInt64(l))
-                merged = Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
-            }
-            try state.share(layer: l, pairs: pairs, merged: merged)
-
-            // 2. Validation error right after merging.
-            tell(.validating)
-            let before = try validationError(of: try state.lowered().0)
-
-            // 3. Light joint retraining of the whole lowered network.
             let budget = Int((Double(options.iterations[layer.name] ?? ZipOptions.defaultIterations(layer: position, of: hidden.count))
                 * options.iterationScale).rounded())
-            if budget > 0 {
-                try retrain(iterations: budget) { tell(.retraining, $0, budget) }
+            let requested = Int((options.share.fraction(of: layer.name) * Double(layer.outCount)).rounded())
+            guard let maxIncrease = options.maxErrorIncrease else {
+                // Fixed sharing. Sharing grows from the input side: once a layer shares nothing,
+                // nothing above it can.
+                guard requested > 0 else { break }
+                let plan = try pairing(layer: l, count: requested, tell: tell)
+                layerReports.append(try zip(layer: l, plan: plan, count: requested, iterations: budget, tell: tell))
+                continue
             }
-            tell(.validating)
-            let after = budget > 0 ? try validationError(of: try state.lowered().0) : before
-            tell(.validating, budget, budget, after)
-
-            layerReports.append(ZipReport.Layer(
-                name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(pairs), damping: options.damping,
-                errorBeforeRetraining: before, errorAfterRetraining: after, iterations: budget,
-                seconds: Double(DispatchTime.now().uptimeNanoseconds - layerStart) * 1e-9))
+            // Automatic: the largest candidate share whose retrained validation error stays within
+            // the budget for every task; candidates come from one pairing (greedy pairs for a
+            // smaller k are a prefix of those for a larger one), tried from the largest down.
+            guard requested > 0 else { break }
+            let plan = try pairing(layer: l, count: requested, tell: tell)
+            var accepted: ZipReport.Layer?
+            for k in Self.candidates(upTo: requested) {
+                let snapshot = state
+                var attempt = try zip(layer: l, plan: plan, count: k, iterations: budget, tell: tell)
+                let within = taskNames.allSatisfy { (attempt.errorAfterRetraining[$0] ?? 1) - (originalError[$0] ?? 0) <= maxIncrease }
+                if within {
+                    attempt.candidatesTried = Self.candidates(upTo: requested).filter { $0 >= k }
+                    accepted = attempt
+                    break
+                }
+                state = snapshot
+            }
+            guard let accepted else { break }
+            layerReports.append(accepted)
         }
 
         var (model, _) = try state.lowered()
@@ -156,6 +127,78 @@ public final class Zipper {
             parameters: stats.parameters, sharedParameters: stats.sharedParameters, separateParameters: stats.separateParameters,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
         return (model, report)
+    }
+
+    // MARK: - Layers
+
+    /// Pairs and merged weights for up to `count` neurons of layer `l` (greedy order).
+    private struct Pairing {
+        var pairs: [NeuronPair]
+        var merged: Matrix
+    }
+
+    /// Candidate shared counts for the automatic mode, largest first: all, ¾, ½, ¼, ⅛ of `n`.
+    static func candidates(upTo n: Int) -> [Int] {
+        var seen = Set<Int>()
+        return [1.0, 0.75, 0.5, 0.25, 0.125].map { Int((Double(n) * $0).rounded()) }.filter { $0 > 0 && seen.insert($0).inserted }
+    }
+
+    /// Pair costs from each task's layer-wise Hessian through the current zipped network, the
+    /// greedy (or baseline) pairing of `count` neurons and their merged incoming weights.
+    private func pairing(layer l: Int, count k: Int, tell: (ZipProgress.Phase, Int, Int, [String: Double]) -> Void) throws -> Pairing {
+        tell(.hessians, 0, 0, [:])
+        let weightsA = state.inputColumns(layer: l, task: 0)
+        let weightsB = state.inputColumns(layer: l, task: 1)
+        let (lowered, map) = try state.lowered()
+        var hessians: [[Double]] = []
+        if options.method == .mtz || options.method == .mtzAverage {
+            for t in 0..<2 { hessians.append(try hessian(of: l, task: t, model: lowered, map: map)) }
+        }
+        tell(.pairing, 0, 0, [:])
+        let n = weightsA.cols
+        switch options.method {
+        case .mtz, .mtzAverage:
+            let pair: HessianPair
+            do {
+                pair = try HessianPair(hessianA: hessians[0], hessianB: hessians[1], dimension: n)
+            } catch {
+                throw ZipError.numerical("layer '\(state.layers[l].name)': \(error)")
+            }
+            let pairs = Matching.greedy(costs: pair.costs(weightsA: weightsA, weightsB: weightsB), count: k)
+            let merged = options.method == .mtz
+                ? pair.mergedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
+                : Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
+            return Pairing(pairs: pairs, merged: merged)
+        case .euclidean:
+            let pairs = Matching.greedy(costs: Baseline.euclideanCosts(weightsA: weightsA, weightsB: weightsB), count: k)
+            return Pairing(pairs: pairs, merged: Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs))
+        case .random:
+            let pairs = Matching.random(countA: weightsA.rows, countB: weightsB.rows, count: k, seed: options.seed &+ UInt64(l))
+            return Pairing(pairs: pairs, merged: Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs))
+        }
+    }
+
+    /// Shares the first `k` pairs of `plan` in layer `l`, validates, retrains jointly for
+    /// `iterations`, validates again.
+    private func zip(layer l: Int, plan: Pairing, count k: Int, iterations: Int,
+                     tell: (ZipProgress.Phase, Int, Int, [String: Double]) -> Void) throws -> ZipReport.Layer {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let layer = state.layers[l]
+        let pairs = Array(plan.pairs.prefix(k))
+        let merged = Matrix(rows: k, cols: plan.merged.cols, values: Array(plan.merged.values.prefix(k * plan.merged.cols)))
+        try state.share(layer: l, pairs: pairs, merged: merged)
+        tell(.validating, 0, 0, [:])
+        let before = try validationError(of: try state.lowered().0)
+        if iterations > 0 {
+            try retrain(iterations: iterations) { tell(.retraining, $0, iterations, [:]) }
+        }
+        tell(.validating, 0, 0, [:])
+        let after = iterations > 0 ? try validationError(of: try state.lowered().0) : before
+        tell(.validating, iterations, iterations, after)
+        return ZipReport.Layer(
+            name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(pairs), damping: options.damping,
+            errorBeforeRetraining: before, errorAfterRetraining: after, iterations: iterations,
+            seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
     }
 
     // MARK: - Steps
@@ -218,7 +261,7 @@ public final class Zipper {
         let trainable = try TrainableModel(lowered)
         let trainer = try Trainer(model: trainable, options: TrainingOptions(
             epochs: 1, batchSize: options.batchSize, learningRate: options.learningRate, schedule: .constant,
-            momentum: 0.9, weightDecay: 0, seed: options.seed))
+            momentum: options.momentum, weightDecay: 0, seed: options.seed))
         let data = train.mapValues { TaskData(images: $0) }
         var done = 0
         while done < iterations {
