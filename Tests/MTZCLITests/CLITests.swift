@@ -223,6 +223,18 @@ import Testing
         let png = try #require(CLITests.samples("png").first)
         r = try CLITests.mtz(["run", ab, png])
         #expect(r.status == 0 && r.stdout.contains("mnist") && r.stdout.contains("fashion"), "\(r.stderr)")
+        // Zipping the two: every hidden layer shared, the report written, inspect shows the sharing.
+        let z = try Self.path("z.mtz"), reportPath = try Self.path("z.json")
+        r = try CLITests.mtz(["zip", a, b, "--iteration-scale", "0.05", "--hessian-images", "100", "--report", reportPath, "-o", z])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("fc1: 300/300 shared"), "\(r.stdout)")
+        let zipReport = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: reportPath))) as? [String: Any])
+        #expect((zipReport["layers"] as? [[String: Any]])?.count == 2)
+        r = try CLITests.mtz(["inspect", z, "--json"])
+        let stats = try #require((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["statistics"] as? [String: Any])
+        #expect((stats["savedFraction"] as? Double ?? 0) > 0.45)
+        r = try CLITests.mtz(["zip", a, b, "--share", "fc1=2", "-o", z])
+        #expect(r.status == 64, "\(r.stderr)")
         // Packing with a model of another input spec is refused.
         r = try CLITests.mtz(["pack", a, CLITests.defaultModel, "-o", try Self.path("bad.mtz")])
         #expect(r.status == 65 && r.stderr.contains("input spec"), "\(r.stderr)")
