@@ -113,11 +113,16 @@ extension ZipState {
         return Layer(name: node.name, conv: conv, outCount: outCount, sharedCount: 0, weights: weights, biases: biases, activation: activation)
     }
 
-    /// Keys equal in every model kept; the others prefixed with the task name.
+    /// Task-scoped keys (`task.<name>.*`, e.g. the dataset a task was trained on) and keys equal in
+    /// every model kept; the others prefixed with the task name.
     private static func mergedMetadata(_ chains: [ChainNetwork]) -> [String: String] {
         var result: [String: String] = [:]
         let keys = Set(chains.flatMap { $0.model.metadata.keys })
         for key in keys {
+            if key.hasPrefix("task.") {
+                for chain in chains { if let v = chain.model.metadata[key] { result[key] = v } }
+                continue
+            }
             let values = chains.map { $0.model.metadata[key] }
             if let v = values[0], values.allSatisfy({ $0 == v }) {
                 result[key] = v
