@@ -2,10 +2,16 @@
 # Checks that `mtz eval` on every shipped model reproduces the test error its model card states
 # (Models/expected-errors.tsv: file, task, error in %), within ±0.05 percentage points.
 # Needs the datasets (scripts/fetch-datasets.sh). Exit status 1 on any mismatch.
+# Usage: scripts/check-models.sh   (MTZ_BIN=path/to/mtz to skip the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product mtz >/dev/null
-mtz=.build/release/mtz
+# MTZ_BIN: use another mtz binary instead of building one.
+if [ -n "${MTZ_BIN:-}" ]; then
+  mtz=$MTZ_BIN
+else
+  swift build -c release --product mtz >/dev/null
+  mtz=.build/release/mtz
+fi
 status=0
 passed=0
 failed=0
