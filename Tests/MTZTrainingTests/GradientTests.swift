@@ -129,3 +129,38 @@ import Testing
         }
     }
 }
+
+/// Dropout: inverted dropout in training, identity in inference, and the mask flows backward.
+@Suite struct DropoutTests {
+    @Test("dropout drops about the rate, rescales the rest, and is the identity in inference")
+    func dropout() throws {
+        var b = ModelBuilder(input: InputSpec(width: 20, height: 20, format: .gray, mean: [0], std: [1]), seed: 1)
+        let flat = b.flatten("flat", ValueRef(0))
+        let fc = b.fullyConnected("fc", ValueRef(flat), outFeatures: 3)
+        b.task("t", output: b.softmax("s", ValueRef(fc)))
+        let model = try TrainableModel(b.build(), dropout: [flat: 0.5])
+        let executor = BatchExecutor(model: model, capacity: 2, seed: 5)
+        let input = [Float](repeating: 1, count: 800)
+        executor.batch = 2
+        executor.inputPointer.update(from: input, count: 800)
+        let steps = executor.steps(for: [fc])
+        executor.forward(steps, training: true)
+        let trained = Array(UnsafeBufferPointer(start: executor.output(flat), count: 800))
+        let zeros = trained.filter { $0 == 0 }.count
+        #expect(trained.allSatisfy { $0 == 0 || $0 == 2 })
+        #expect((300...500).contains(zeros), "\(zeros) of 800 dropped at rate 0.5")
+        // Backward sees the dropped values: the FC weight gradient is dy · x with x the masked,
+        // rescaled input.
+        model.zeroGradients()
+        let g = executor.outputGradient(fc)
+        for k in 0..<6 { g[k] = 1 }
+        executor.backward(steps, lossNode: fc)
+        let w = model.structure.weights.firstIndex { $0.name == "fc.weight" }!
+        let row0 = Array(model.gradients[w][0..<400])
+        for i in 0..<400 { #expect(row0[i] == trained[i] + trained[400 + i]) }
+        executor.forward(steps, training: false)
+        let inference = Array(UnsafeBufferPointer(start: executor.output(flat), count: 800))
+        #expect(inference == input)
+        #expect(throws: ModelError.self) { try TrainableModel(b.build(), dropout: [flat: 1]) }
+    }
+}
