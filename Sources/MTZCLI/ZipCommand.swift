@@ -59,6 +59,9 @@ struct ZipCommand: ParsableCommand {
     @Flag(name: .long, help: "Use the per-channel Hessian approximation for convolutions (the authors' scripts).")
     var perChannelHessian = false
 
+    @Flag(name: .long, help: "Scale each task's Hessian to the same trace before pairing and merging (tasks weigh alike).")
+    var balanceHessians = false
+
     @Option(name: .long, help: "Training images per task held out for validation.")
     var validationImages: Int = 5000
 
@@ -132,11 +135,12 @@ struct ZipCommand: ParsableCommand {
             loaded[k] = loaded[k].renamingTask(original[k], to: wanted[k])
             trainingData[wanted[k]] = trainingData[original[k]]
         }
-        let options = ZipOptions(
+        var options = ZipOptions(
             share: try! ShareSpec(parsing: share), method: ZipMethod(rawValue: method)!, iterations: try parsedIterations(),
             iterationScale: iterationScale, batchSize: batch, learningRate: lr, momentum: momentum, damping: damping, hessianImages: hessianImages,
             perChannelHessian: perChannelHessian, validationImages: validationImages, seed: seed,
             maxErrorIncrease: maxErrorIncrease.map { $0 / 100 })
+        options.balanceHessians = balanceHessians
         let line = ProgressLine()
         let result: (model: Model, report: ZipReport)
         do {

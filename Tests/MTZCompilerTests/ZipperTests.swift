@@ -79,3 +79,14 @@ import Testing
         #expect(try ShareSpec(parsing: "conv1=1,fc1=0.25") == .perLayer(["conv1": 1, "fc1": 0.25]))
     }
 }
+
+@Suite struct BalancedHessianTests {
+    @Test("balancing scales a Hessian to an average diagonal of one and keeps its shape")
+    func unitTrace() {
+        let h: [Double] = [4, 1, 0, 1, 9, 2, 0, 2, 5]
+        let b = Zipper.unitTrace(h, n: 3)
+        #expect(abs((b[0] + b[4] + b[8]) / 3 - 1) < 1e-12)
+        #expect(abs(b[1] / b[0] - h[1] / h[0]) < 1e-12)
+        #expect(Zipper.unitTrace([0, 0, 0, 0], n: 2) == [0, 0, 0, 0])
+    }
+}

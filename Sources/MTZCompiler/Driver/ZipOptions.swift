@@ -63,6 +63,9 @@ public struct ZipOptions: Sendable {
     public var hessianImages: Int
     /// Use the authors' per-channel Hessian approximation for convolutions.
     public var perChannelHessian: Bool
+    /// Scale every task's Hessian to the same trace before pairing and merging, so that a task
+    /// whose layer inputs are larger does not dominate the merged weights.
+    public var balanceHessians: Bool = false
     /// Training images per task held out for validation (the last ones of the training split).
     public var validationImages: Int
     public var seed: UInt64

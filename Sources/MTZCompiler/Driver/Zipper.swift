@@ -153,6 +153,7 @@ public final class Zipper {
         var hessians: [[Double]] = []
         if options.method == .mtz || options.method == .mtzAverage {
             for t in 0..<2 { hessians.append(try hessian(of: l, task: t, model: lowered, map: map)) }
+            if options.balanceHessians { hessians = hessians.map { Self.unitTrace($0, n: weightsA.cols) } }
         }
         tell(.pairing, 0, 0, [:])
         let n = weightsA.cols
@@ -283,6 +284,16 @@ public final class Zipper {
             errors[task.name] = try Evaluation.topOneError(of: loaded, task: task.name, dataset: dataset, images: images, threads: 2).errorRate
         }
         return errors
+    }
+
+    /// `h` scaled to an average diagonal of 1, so that every task weighs alike in the pair costs
+    /// and the merged weights whatever the scale of its layer inputs.
+    static func unitTrace(_ h: [Double], n: Int) -> [Double] {
+        var trace = 0.0
+        for i in 0..<n { trace += h[i * n + i] }
+        guard trace > 0 else { return h }
+        let scale = Double(n) / trace
+        return h.map { $0 * scale }
     }
 
     private static func summary(_ pairs: [NeuronPair]) -> ZipReport.CostSummary? {
