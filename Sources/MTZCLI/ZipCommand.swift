@@ -17,7 +17,10 @@ struct ZipCommand: ParsableCommand {
             iterations (one mini-batch per task each). Task heads are never shared.
 
             Data: each task is retrained on the training split of the dataset it records (mtz train \
-            records it); the last --validation-images of it are held out to report validation errors.
+            records it). The images at the end of that split that the original network was not trained \
+            on (mtz train --holdout, 5000 by default) are the validation set: they decide the automatic \
+            mode and are reported per layer (models without a recorded holdout use the last \
+            --validation-images).
             Defaults: --share 1 (every hidden layer fully), retraining budgets growing from 50 iterations \
             (first layer) to 400 (last hidden layer), plain SGD lr 0.01, batch 64 per task, damping 1e-4.
             """
