@@ -165,18 +165,26 @@ public final class Zipper {
             } catch {
                 throw ZipError.numerical("layer '\(state.layers[l].name)': \(error)")
             }
-            let pairs = Matching.greedy(costs: pair.costs(weightsA: weightsA, weightsB: weightsB), count: k)
+            let pairs = Matching.greedy(costs: try finite(pair.costs(weightsA: weightsA, weightsB: weightsB), layer: l), count: k)
             let merged = options.method == .mtz
                 ? pair.mergedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
                 : Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
             return Pairing(pairs: pairs, merged: merged)
         case .euclidean:
-            let pairs = Matching.greedy(costs: Baseline.euclideanCosts(weightsA: weightsA, weightsB: weightsB), count: k)
+            let pairs = Matching.greedy(costs: try finite(Baseline.euclideanCosts(weightsA: weightsA, weightsB: weightsB), layer: l), count: k)
             return Pairing(pairs: pairs, merged: Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs))
         case .random:
             let pairs = Matching.random(countA: weightsA.rows, countB: weightsB.rows, count: k, seed: options.seed &+ UInt64(l))
             return Pairing(pairs: pairs, merged: Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs))
         }
+    }
+
+    /// `costs`, or an error if any is NaN or infinite (networks with non-finite weights).
+    private func finite(_ costs: Matrix, layer l: Int) throws(ZipError) -> Matrix {
+        guard costs.values.allSatisfy(\.isFinite) else {
+            throw ZipError.numerical("layer '\(state.layers[l].name)': pair costs are not finite (do the networks hold NaN or infinite weights?)")
+        }
+        return costs
     }
 
     /// Shares the first `k` pairs of `plan` in layer `l`, validates, retrains jointly for
