@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MTZCompiler
 import MTZCore
 import MTZRuntime
 import MTZTraining
@@ -24,7 +25,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
     var arch: String
 
-    @Option(name: .long, help: "Dataset: \(DatasetName.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(name: .long, help: "Dataset: \(DatasetName.allCases.map(\.rawValue).joined(separator: ", ")); several, comma-separated, train one network with a shared trunk and a head per dataset.")
     var dataset: String
 
     @Option(name: .long, help: "Seed of the initial weights and of the shuffling.")
@@ -60,12 +61,21 @@ struct TrainCommand: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Where to write the trained .mtz model.")
     var output: String
 
+    @Option(name: .long, help: "Every N iterations, record each task's error on the held-out images (reported with --json).")
+    var evalEvery: Int?
+
     @Flag(name: .long, help: "Print a JSON report on stdout instead of text.")
     var json = false
 
     func validate() throws {
         guard Architecture(rawValue: arch) != nil else { throw ValidationError("unknown --arch '\(arch)'; choose from \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))") }
-        guard DatasetName(rawValue: dataset) != nil else { throw ValidationError("unknown --dataset '\(dataset)'; choose from \(DatasetName.allCases.map(\.rawValue).joined(separator: ", "))") }
+        let sets = taskList(dataset)
+        guard !sets.isEmpty, Set(sets).count == sets.count else { throw ValidationError("--dataset needs one or more distinct names") }
+        for name in sets where DatasetName(rawValue: name) == nil {
+            throw ValidationError("unknown --dataset '\(name)'; choose from \(DatasetName.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if sets.count > 1, task != nil { throw ValidationError("--task names a single task; with several datasets the tasks are named after them") }
+        if let evalEvery, evalEvery < 1 { throw ValidationError("--eval-every must be at least 1") }
         guard LearningRateSchedule(rawValue: schedule) != nil else { throw ValidationError("unknown --schedule '\(schedule)'") }
         guard (1...100_000).contains(epochs) else { throw ValidationError("--epochs must be in 1...100000") }
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096") }
@@ -78,33 +88,47 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let arch = Architecture(rawValue: arch)!
-        let dataset = DatasetName(rawValue: dataset)!
-        let taskName = task ?? dataset.rawValue
-        let test: LabeledImages
-        let limited: LabeledImages
-        do {
-            let fullTrain = try Dataset.load(dataset, split: .train, root: data)
-            let fullTest = try Dataset.load(dataset, split: .test, root: data)
-            limited = limit.map { fullTrain.subset(0..<min($0, fullTrain.count)) } ?? fullTrain
-            test = limit.map { fullTest.subset(0..<min($0, fullTest.count)) } ?? fullTest
-        } catch {
-            throw report(error)
+        let datasets = taskList(dataset).map { DatasetName(rawValue: $0)! }
+        let names = datasets.count == 1 ? [task ?? datasets[0].rawValue] : datasets.map(\.rawValue)
+        var train: [String: LabeledImages] = [:], test: [String: LabeledImages] = [:], validation: [String: LabeledImages] = [:]
+        for (name, set) in zip(names, datasets) {
+            let limited: LabeledImages
+            do {
+                let fullTrain = try Dataset.load(set, split: .train, root: data)
+                let fullTest = try Dataset.load(set, split: .test, root: data)
+                limited = limit.map { fullTrain.subset(0..<min($0, fullTrain.count)) } ?? fullTrain
+                test[name] = limit.map { fullTest.subset(0..<min($0, fullTest.count)) } ?? fullTest
+            } catch {
+                throw report(error)
+            }
+            guard holdout < limited.count else {
+                printError("mtz: error: --holdout \(holdout) leaves no training images (\(limited.count) available)")
+                throw Exit.usage
+            }
+            train[name] = limited.subset(0..<(limited.count - holdout))
+            validation[name] = limited.subset((limited.count - holdout)..<limited.count)
         }
-        guard holdout < limited.count else {
-            printError("mtz: error: --holdout \(holdout) leaves no training images (\(limited.count) available)")
-            throw Exit.usage
-        }
-        let train = limited.subset(0..<(limited.count - holdout))
         let command = (["mtz"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         // One input spec for every 28×28 model, so networks trained on different datasets can be
         // packed or zipped together (MTZ shares layers only between tasks with equal input specs).
-        let model = arch.build(task: taskName, labels: dataset.classNames, mean: Architecture.inputMean, std: Architecture.inputStd, seed: seed, metadata: [
-            Evaluation.datasetKey(task: taskName): dataset.rawValue,
-            Evaluation.holdoutKey(task: taskName): String(holdout),
-            "description": "\(arch.rawValue) trained on \(dataset.displayName) by mtz train",
-            "producer": "mtz train",
-            "training.command": command,
-        ])
+        let singles = zip(names, datasets).enumerated().map { k, pair in
+            arch.build(task: pair.0, labels: pair.1.classNames, mean: Architecture.inputMean, std: Architecture.inputStd,
+                       seed: seed &+ UInt64(k), metadata: [
+                           Evaluation.datasetKey(task: pair.0): pair.1.rawValue,
+                           Evaluation.holdoutKey(task: pair.0): String(holdout),
+                           "description": "\(arch.rawValue) trained on \(pair.1.displayName) by mtz train",
+                           "producer": "mtz train",
+                           "training.command": command,
+                       ])
+        }
+        var model = singles[0]
+        if singles.count > 1 {
+            // Several datasets: one network whose hidden layers all tasks share, a head per task.
+            do { model = try ZipState.sharedTrunk(singles) } catch { throw report(error) }
+            model.metadata["description"] = "\(arch.rawValue) with a shared trunk and one head per task, trained jointly on \(datasets.map(\.displayName).joined(separator: " and ")) by mtz train"
+            model.metadata["producer"] = "mtz train"
+            model.metadata["training.command"] = command
+        }
         let options = TrainingOptions(epochs: epochs, batchSize: batch, learningRate: lr, schedule: LearningRateSchedule(rawValue: schedule)!,
                                       weightDecay: weightDecay, seed: seed)
         let trainable: TrainableModel
@@ -116,23 +140,41 @@ struct TrainCommand: ParsableCommand {
             throw report(error)
         }
         if !json {
-            print("training \(arch.rawValue) on \(dataset.displayName): \(train.count) images, \(epochs) epochs, batch \(batch), lr \(lr) (\(schedule)), seed \(seed), \(grouped(trainable.parameterCount)) parameters")
+            let sizes = names.map { "\($0) \(train[$0]!.count)" }.joined(separator: ", ")
+            print("training \(arch.rawValue)\(names.count > 1 ? " (shared trunk, \(names.count) heads)" : "") on \(sizes) images, \(epochs) epochs, batch \(batch)\(names.count > 1 ? " per task" : ""), lr \(lr) (\(schedule)), seed \(seed), \(grouped(trainable.parameterCount)) parameters")
         }
         let line = ProgressLine()
-        var epochs: [EpochResult] = []
+        var epochResults: [EpochResult] = []
+        var checkpoints: [Checkpoint] = []
+        var iterations = 0
+        func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(max(values.count, 1)) }
         do {
-            _ = try trainer.train(["\(taskName)": TaskData(images: train)], afterEpoch: { report in
+            _ = try trainer.train(train.mapValues { TaskData(images: $0) }, afterEpoch: { report in
                 line.clear()
-                let test = (try? trainer.evaluate(task: taskName, images: test)) ?? (error: .nan, loss: .nan)
+                var perTask: [String: TaskEpoch] = [:]
+                for name in names {
+                    let t = (try? trainer.evaluate(task: name, images: test[name]!)) ?? (error: .nan, loss: .nan)
+                    perTask[name] = TaskEpoch(trainLoss: report.loss[name] ?? 0, trainAccuracy: report.accuracy[name] ?? 0, testError: t.error, testLoss: t.loss)
+                }
+                let tasks = names.map { perTask[$0]! }
                 let result = EpochResult(epoch: report.epoch, seconds: report.seconds, learningRate: report.learningRate,
-                                         trainLoss: report.loss[taskName] ?? 0, trainAccuracy: report.accuracy[taskName] ?? 0,
-                                         testError: test.error, testLoss: test.loss)
-                epochs.append(result)
+                                         trainLoss: mean(tasks.map(\.trainLoss)), trainAccuracy: mean(tasks.map(\.trainAccuracy)),
+                                         testError: mean(tasks.map(\.testError)), testLoss: mean(tasks.map(\.testLoss)),
+                                         tasks: names.count > 1 ? perTask : nil)
+                epochResults.append(result)
                 if !json {
-                    print(String(format: "epoch %d/%d  %.1f s  loss %.4f  train acc %.2f %%  test error %.2f %%",
-                                 report.epoch, self.epochs, report.seconds, result.trainLoss, 100 * result.trainAccuracy, 100 * result.testError))
+                    let errors = names.map { String(format: "%@ %.2f %%", $0, 100 * perTask[$0]!.testError) }.joined(separator: ", ")
+                    print(String(format: "epoch %d/%d  %.1f s  loss %.4f  train acc %.2f %%  test error %@",
+                                 report.epoch, self.epochs, report.seconds, result.trainLoss, 100 * result.trainAccuracy,
+                                 names.count > 1 ? errors : String(format: "%.2f %%", 100 * result.testError)))
                 }
             }, progress: { p in
+                iterations += 1
+                if let every = evalEvery, iterations % every == 0, holdout > 0 {
+                    var errors: [String: Double] = [:]
+                    for name in names { errors[name] = (try? trainer.evaluate(task: name, images: validation[name]!))?.error }
+                    checkpoints.append(Checkpoint(iteration: iterations, validationError: errors))
+                }
                 let remaining = Double(p.iterationsPerEpoch - p.iteration) * p.elapsed / Double(max(p.iteration, 1))
                     + Double(p.epochs - p.epoch) * p.elapsed * Double(p.iterationsPerEpoch) / Double(max(p.iteration, 1))
                 line.show(String(format: "epoch %d/%d  batch %d/%d  loss %.4f  acc %.2f %%  %.0f img/s  ETA %@",
@@ -151,12 +193,27 @@ struct TrainCommand: ParsableCommand {
             throw report(error, context: output)
         }
         if json {
-            try printJSON(TrainReport(architecture: arch.rawValue, dataset: dataset.rawValue, task: taskName, seed: seed, output: output,
-                                      parameters: trainable.parameterCount, epochs: epochs))
+            try printJSON(TrainReport(architecture: arch.rawValue, dataset: dataset, task: names.joined(separator: ","), seed: seed, output: output,
+                                      parameters: trainable.parameterCount, iterations: iterations, epochs: epochResults,
+                                      checkpoints: evalEvery == nil ? nil : checkpoints))
         } else {
-            print("wrote \(output) (test error \(String(format: "%.2f", 100 * (epochs.last?.testError ?? .nan))) %)")
+            print("wrote \(output) (test error \(names.count > 1 ? "mean " : "")\(String(format: "%.2f", 100 * (epochResults.last?.testError ?? .nan))) %)")
         }
     }
+}
+
+/// Per-task figures of one epoch of a multi-task run.
+struct TaskEpoch: Encodable {
+    var trainLoss: Double
+    var trainAccuracy: Double
+    var testError: Double
+    var testLoss: Double
+}
+
+/// Validation errors after `iteration` training iterations (`--eval-every`).
+struct Checkpoint: Encodable {
+    var iteration: Int
+    var validationError: [String: Double]
 }
 
 /// One epoch in `mtz train --json`.
@@ -168,6 +225,8 @@ struct EpochResult: Encodable {
     var trainAccuracy: Double
     var testError: Double
     var testLoss: Double
+    /// Per task, for multi-task runs (the fields above are then means over the tasks).
+    var tasks: [String: TaskEpoch]?
 }
 
 /// JSON shape of `mtz train --json`.
@@ -178,5 +237,7 @@ struct TrainReport: Encodable {
     var seed: UInt64
     var output: String
     var parameters: Int
+    var iterations: Int
     var epochs: [EpochResult]
+    var checkpoints: [Checkpoint]?
 }

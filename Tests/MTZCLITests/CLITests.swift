@@ -240,6 +240,23 @@ import Testing
         #expect(r.status == 65 && r.stderr.contains("input spec"), "\(r.stderr)")
     }
 
+    @Test("several datasets train one shared-trunk network with a head per task")
+    func multiTaskTraining() throws {
+        let m = try Self.path("mt.mtz")
+        var r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "mnist,fashion", "--limit", "300", "--holdout", "50",
+                                  "--epochs", "1", "--eval-every", "2", "--json", "-o", m])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect((report["checkpoints"] as? [Any])?.isEmpty == false)
+        r = try CLITests.mtz(["inspect", m, "--json"])
+        let stats = try #require((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["statistics"] as? [String: Any])
+        #expect((stats["savedFraction"] as? Double ?? 0) > 0.45)
+        r = try CLITests.mtz(["eval", m, "--limit", "50"])
+        #expect(r.status == 0 && r.stdout.contains("mnist") && r.stdout.contains("fashion"), "\(r.stderr)")
+        r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "mnist,mnist", "-o", m])
+        #expect(r.status == 64)
+    }
+
     @Test("training usage errors exit 64; missing data exits 65 naming the fetch script")
     func trainErrors() throws {
         for args in [["train", "--arch", "nope", "--dataset", "mnist", "-o", "/tmp/x.mtz"],
