@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Trains the single-task models shipped in Models/ (see Models/README.md for their cards).
-# Usage: scripts/train-models.sh [NAME...]   (default: all). Needs scripts/fetch-datasets.sh first.
+# Usage: scripts/train-models.sh [NAME...]   (default: all; NAME lenet5-mnist-fashion = the two-task
+# models). Needs scripts/fetch-datasets.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product mtz >/dev/null
@@ -27,3 +28,12 @@ for recipe in "${recipes[@]}"; do
   $mtz train $args --json -o "Models/$name.mtz" > "Models/logs/$name.json"
   $mtz eval "Models/$name.mtz"
 done
+
+# The two-task models made from the LeNet-5s: packed (nothing shared) and zipped (the default).
+if [ "$#" -eq 0 ] || [[ " $* " == *" lenet5-mnist-fashion "* ]]; then
+  $mtz pack Models/lenet5-mnist-s1.mtz Models/lenet5-fashion-s1.mtz -o Models/lenet5-mnist-fashion-packed.mtz \
+    --description "LeNet-5 MNIST (seed 1) and LeNet-5 Fashion-MNIST (seed 1) packed by mtz pack: one file, nothing shared"
+  $mtz zip Models/lenet5-mnist-s1.mtz Models/lenet5-fashion-s1.mtz --share 1 --balance-hessians --iteration-scale 4 \
+    --report Models/logs/lenet5-mnist-fashion-zipped.json -o Models/lenet5-mnist-fashion-zipped.mtz
+  $mtz eval Models/lenet5-mnist-fashion-zipped.mtz
+fi

@@ -63,6 +63,25 @@ import Testing
         #expect(r.stdout.contains("shared"))
     }
 
+    @Test("the README's main command: the zipped default model gets the dataset samples right")
+    func defaultModelOnSamples() throws {
+        let model = Self.root.appendingPathComponent("Models/lenet5-mnist-fashion-zipped.mtz").path
+        let mnist = Self.root.appendingPathComponent("Samples/mnist/test-0000-7.png").path
+        let fashion = Self.root.appendingPathComponent("Samples/fashion/test-0000-9.jpg").path
+        let r = try Self.mtz(["run", model, mnist, fashion, "--top-k", "1", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let images = try #require(json["images"] as? [[String: Any]])
+        func top(_ image: Int, _ task: String) -> String? {
+            let tasks = images[image]["tasks"] as? [[String: Any]]
+            let t = tasks?.first { $0["task"] as? String == task }
+            return (t?["top"] as? [[String: Any]])?.first?["label"] as? String
+        }
+        #expect(top(0, "mnist") == "7")
+        #expect(top(1, "fashion") == "Ankle boot")
+        #expect((images[0]["sharedSeconds"] as? Double ?? 0) > 0, "the zipped trunk is shared")
+    }
+
     @Test("--tasks with one task prints only that task")
     func runOneTask() throws {
         let png = try #require(Self.samples("png").first)
