@@ -100,3 +100,52 @@ func firstMismatch(_ actual: FloatBuffer, _ expected: FloatBuffer, abs: Float, r
     }
     return nil
 }
+
+/// One NHWC pooling geometry (in_c == out_c == groups, dilation 1) with strided views.
+struct PoolCase: CustomStringConvertible {
+    var inH: Int, inW: Int, channels: Int, kH: Int, kW: Int, stride: Int
+    var padTop = 0, padBottom = 0, padLeft = 0, padRight = 0
+    var inGap = 0, outGap = 0
+
+    var description: String {
+        "in \(inH)x\(inW)x\(channels) k \(kH)x\(kW) s \(stride) pad t\(padTop) b\(padBottom) l\(padLeft) "
+            + "r\(padRight) gaps \(inGap),\(outGap)"
+    }
+
+    var params: mtz_conv2d_params {
+        mtz_conv2d_params(
+            in_h: inH, in_w: inW, in_c: channels, in_pixel_stride: channels + inGap,
+            out_h: (inH + padTop + padBottom - kH) / stride + 1, out_w: (inW + padLeft + padRight - kW) / stride + 1,
+            out_c: channels, out_pixel_stride: channels + outGap, kernel_h: kH, kernel_w: kW,
+            stride_h: stride, stride_w: stride, dilation_h: 1, dilation_w: 1,
+            pad_top: padTop, pad_left: padLeft, groups: channels)
+    }
+}
+
+/// Kernel sizes 1…5 (square and 1×3 / 3×1), strides 1…3, no / centred / asymmetric padding, and
+/// input and output views with and without gaps: the grid both pooling directions are tested on.
+func poolWindowGrid() -> [PoolCase] {
+    var cases: [PoolCase] = []
+    var n = 0
+    for (kH, kW) in [(1, 1), (2, 2), (3, 3), (5, 5), (1, 3), (3, 1)] {
+        for stride in 1...3 {
+            n += 1
+            var c = PoolCase(inH: 7, inW: 6, channels: [1, 3, 17, 33][n % 4], kH: kH, kW: kW, stride: stride)
+            switch n % 3 {
+            case 0: break
+            case 1:
+                c.padTop = (kH - 1) / 2
+                c.padBottom = kH - 1 - c.padTop
+                c.padLeft = kW - 1 - (kW - 1) / 2
+                c.padRight = (kW - 1) / 2
+            default:
+                c.padTop = kH - 1
+                c.padRight = kW - 1
+            }
+            c.inGap = n % 2 == 0 ? 2 : 0
+            c.outGap = n % 4 < 2 ? 3 : 0
+            cases.append(c)
+        }
+    }
+    return cases
+}

@@ -215,54 +215,13 @@ private func im2colGrid() -> [ConvCase] {
 
 // MARK: - Pooling backward
 
-private struct PoolBackCase: CustomStringConvertible {
-    var inH: Int, inW: Int, channels: Int, kH: Int, kW: Int, stride: Int
-    var padTop = 0, padBottom = 0, padLeft = 0, padRight = 0
-    var inGap = 0, outGap = 0
-
-    var description: String {
-        "in \(inH)x\(inW)x\(channels) k \(kH)x\(kW) s \(stride) pad t\(padTop) b\(padBottom) l\(padLeft) "
-            + "r\(padRight) gaps \(inGap),\(outGap)"
-    }
-
-    var params: mtz_conv2d_params {
-        mtz_conv2d_params(
-            in_h: inH, in_w: inW, in_c: channels, in_pixel_stride: channels + inGap,
-            out_h: (inH + padTop + padBottom - kH) / stride + 1, out_w: (inW + padLeft + padRight - kW) / stride + 1,
-            out_c: channels, out_pixel_stride: channels + outGap, kernel_h: kH, kernel_w: kW,
-            stride_h: stride, stride_w: stride, dilation_h: 1, dilation_w: 1,
-            pad_top: padTop, pad_left: padLeft, groups: channels)
-    }
-}
-
-private func poolGrid() -> [PoolBackCase] {
-    var cases: [PoolBackCase] = []
-    var n = 0
-    for (kH, kW) in [(1, 1), (2, 2), (3, 3), (5, 5), (1, 3), (3, 1)] {
-        for stride in 1...3 {
-            n += 1
-            var c = PoolBackCase(inH: 7, inW: 6, channels: [1, 3, 17, 33][n % 4], kH: kH, kW: kW, stride: stride)
-            switch n % 3 {
-            case 0: break
-            case 1:
-                c.padTop = (kH - 1) / 2
-                c.padBottom = kH - 1 - c.padTop
-                c.padLeft = kW - 1 - (kW - 1) / 2
-                c.padRight = (kW - 1) / 2
-            default:
-                c.padTop = kH - 1
-                c.padRight = kW - 1
-            }
-            c.inGap = n % 2 == 0 ? 2 : 0
-            c.outGap = n % 4 < 2 ? 3 : 0
-            cases.append(c)
-        }
-    }
-    cases.append(PoolBackCase(inH: 24, inW: 24, channels: 20, kH: 2, kW: 2, stride: 2)) // LeNet-5 pool 1
-    cases.append(PoolBackCase(inH: 8, inW: 8, channels: 50, kH: 2, kW: 2, stride: 2)) // LeNet-5 pool 2
-    cases.append(PoolBackCase(inH: 1, inW: 1, channels: 9, kH: 3, kW: 3, stride: 1, padTop: 1, padBottom: 1,
+private func poolGrid() -> [PoolCase] {
+    var cases = poolWindowGrid()
+    cases.append(PoolCase(inH: 24, inW: 24, channels: 20, kH: 2, kW: 2, stride: 2)) // LeNet-5 pool 1
+    cases.append(PoolCase(inH: 8, inW: 8, channels: 50, kH: 2, kW: 2, stride: 2)) // LeNet-5 pool 2
+    cases.append(PoolCase(inH: 1, inW: 1, channels: 9, kH: 3, kW: 3, stride: 1, padTop: 1, padBottom: 1,
                               padLeft: 1, padRight: 1))
-    cases.append(PoolBackCase(inH: 4, inW: 4, channels: 300, kH: 2, kW: 2, stride: 2, inGap: 1, outGap: 1))
+    cases.append(PoolCase(inH: 4, inW: 4, channels: 300, kH: 2, kW: 2, stride: 2, inGap: 1, outGap: 1))
     return cases
 }
 
@@ -315,7 +274,7 @@ private func referenceAvgPoolBackward(_ p: mtz_conv2d_params, _ dy: FloatBuffer,
     }
 }
 
-private func checkMaxPoolBackward(_ c: PoolBackCase, ties: Bool, seed: UInt64) -> String? {
+private func checkMaxPoolBackward(_ c: PoolCase, ties: Bool, seed: UInt64) -> String? {
     var p = c.params
     guard mtz_conv2d_params_valid(&p) == 1 else { return "\(c): bad test case" }
     var rng = KernelTestRNG(seed: seed)
@@ -337,7 +296,7 @@ private func checkMaxPoolBackward(_ c: PoolBackCase, ties: Bool, seed: UInt64) -
     return nil
 }
 
-private func checkAvgPoolBackward(_ c: PoolBackCase, includePad: Bool, seed: UInt64) -> String? {
+private func checkAvgPoolBackward(_ c: PoolCase, includePad: Bool, seed: UInt64) -> String? {
     var p = c.params
     guard mtz_conv2d_params_valid(&p) == 1 else { return "\(c): bad test case" }
     var rng = KernelTestRNG(seed: seed)
@@ -456,7 +415,7 @@ private func checkAvgPoolBackward(_ c: PoolBackCase, includePad: Bool, seed: UIn
     /// The forward max pooling picks the first maximum on every ISA, which the backward relies on.
     @Test func maxPoolForwardTieRuleIsISAIndependent() {
         var rng = KernelTestRNG(seed: 5)
-        var p = PoolBackCase(inH: 6, inW: 6, channels: 19, kH: 3, kW: 3, stride: 1, padTop: 1, padBottom: 1,
+        var p = PoolCase(inH: 6, inW: 6, channels: 19, kH: 3, kW: 3, stride: 1, padTop: 1, padBottom: 1,
                              padLeft: 1, padRight: 1).params
         let x = FloatBuffer(count: 36 * 19)
         let values: [Float] = [-0.0, 0.0, 1.0]
