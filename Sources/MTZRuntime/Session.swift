@@ -267,9 +267,3 @@ public final class Session {
         }
     }
 }
-
-/// Carries a value into a `@Sendable` closure when the caller guarantees the accesses are disjoint.
-private struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}

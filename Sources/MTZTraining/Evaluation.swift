@@ -45,15 +45,13 @@ public enum Evaluation {
         let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
         counts.initialize(repeating: 0)
         defer { counts.deallocate() }
-        let size = images.rows * images.cols
         let chunk = (images.count + threads - 1) / threads
         let work = { (t: Int) in
             let session = sessions[t]
             var input = [Float](repeating: 0, count: model.inputCount)
             var wrong = 0
             for i in (t * chunk)..<min(images.count, (t + 1) * chunk) {
-                let image = Image(width: images.cols, height: images.rows, channels: 1, pixels: Array(images.pixels[(i * size)..<((i + 1) * size)]))
-                input.withUnsafeMutableBufferPointer { preprocessor.run(image, into: $0) }
+                input.withUnsafeMutableBufferPointer { preprocessor.run(images.grayImage(at: i), into: $0) }
                 let predicted = input.withUnsafeBufferPointer { p -> Int in
                     (try? session.run(input: p)).map { _ in
                         (try? session.withOutput(of: task) { out in out.indices.max { out[$0] < out[$1] } ?? -1 }) ?? -1
@@ -63,17 +61,11 @@ public enum Evaluation {
             }
             counts[t] = wrong
         }
-        let box = UncheckedBox(work)
+        let box = UncheckedSendable(work)
         DispatchQueue.concurrentPerform(iterations: threads) { box.value($0) }
         let errors = counts.reduce(0, +)
         return Result(task: task, dataset: dataset.rawValue, images: images.count, errors: errors,
                       errorRate: Double(errors) / Double(max(images.count, 1)),
                       seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
     }
-}
-
-/// Carries a closure whose captured state the caller keeps disjoint per thread.
-private struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

@@ -23,10 +23,8 @@ enum LayerInputs {
         let shape = ValueShape(height: source.height, width: source.width, channels: channels)
         let preprocessor = Preprocessor(spec: model.input)
         var input = [Float](repeating: 0, count: loaded.inputCount)
-        let size = images.rows * images.cols
         for i in 0..<min(count, images.count) {
-            let image = Image(width: images.cols, height: images.rows, channels: 1, pixels: Array(images.pixels[(i * size)..<((i + 1) * size)]))
-            input.withUnsafeMutableBufferPointer { preprocessor.run(image, into: $0) }
+            input.withUnsafeMutableBufferPointer { preprocessor.run(images.grayImage(at: i), into: $0) }
             try input.withUnsafeBufferPointer { try session.run(input: $0) }
             try session.withOutput(of: "__layer_input") { out in
                 body(out.baseAddress! + ref.channelOffset, shape, source.channels)
