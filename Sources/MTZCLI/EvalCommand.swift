@@ -56,8 +56,7 @@ struct EvalCommand: ParsableCommand {
                 throw Exit.usage
             }
             do {
-                let all = try Dataset.load(set, split: .test, root: data)
-                let images = limit.map { all.subset(0..<min($0, all.count)) } ?? all
+                let images = try Dataset.load(set, split: .test, root: data).prefix(limit)
                 results.append(try Evaluation.topOneError(of: loaded, task: name, dataset: set, images: images, threads: threads))
             } catch {
                 throw report(error)

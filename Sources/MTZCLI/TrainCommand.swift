@@ -96,8 +96,8 @@ struct TrainCommand: ParsableCommand {
             do {
                 let fullTrain = try Dataset.load(set, split: .train, root: data)
                 let fullTest = try Dataset.load(set, split: .test, root: data)
-                limited = limit.map { fullTrain.subset(0..<min($0, fullTrain.count)) } ?? fullTrain
-                test[name] = limit.map { fullTest.subset(0..<min($0, fullTest.count)) } ?? fullTest
+                limited = fullTrain.prefix(limit)
+                test[name] = fullTest.prefix(limit)
             } catch {
                 throw report(error)
             }

@@ -32,6 +32,12 @@ public struct LabeledImages: Sendable, Equatable {
         return pixels[index * pixelsPerImage ..< (index + 1) * pixelsPerImage]
     }
 
+    /// The first `limit` images (all of them when `limit` is nil or at least `count`).
+    public func prefix(_ limit: Int?) -> LabeledImages {
+        guard let limit, limit < count else { return self }
+        return subset(0..<max(limit, 0))
+    }
+
     /// The images (and labels) in `range`, copied; the range must lie within `0..<count`.
     public func subset(_ range: Range<Int>) -> LabeledImages {
         precondition(range.lowerBound >= 0 && range.upperBound <= count,
