@@ -196,13 +196,15 @@ public final class Zipper {
         let pairs = Array(plan.pairs.prefix(k))
         let merged = Matrix(rows: k, cols: plan.merged.cols, values: Array(plan.merged.values.prefix(k * plan.merged.cols)))
         try state.share(layer: l, pairs: pairs, merged: merged)
+        let (lowered, map) = try state.lowered()
         tell(.validating, 0, 0, [:])
-        let before = try validationError(of: try state.lowered().0)
+        let before = try validationError(of: lowered)
+        var after = before
         if iterations > 0 {
-            try retrain(iterations: iterations) { tell(.retraining, $0, iterations, [:]) }
+            let trained = try retrain(lowered, map: map, iterations: iterations) { tell(.retraining, $0, iterations, [:]) }
+            tell(.validating, 0, 0, [:])
+            after = try validationError(of: trained)
         }
-        tell(.validating, 0, 0, [:])
-        let after = iterations > 0 ? try validationError(of: try state.lowered().0) : before
         tell(.validating, iterations, iterations, after)
         return ZipReport.Layer(
             name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(pairs), damping: options.damping,
@@ -263,10 +265,10 @@ public final class Zipper {
         throw ZipError.numerical("layer \(l) is not in the chain")
     }
 
-    /// Joint retraining: one mini-batch per task per iteration, summed losses; the trained weights
-    /// go back into the state.
-    private func retrain(iterations: Int, progress: (Int) -> Void) throws {
-        let (lowered, map) = try state.lowered()
+    /// Joint retraining of the lowered current state: one mini-batch per task per iteration, summed
+    /// losses; the trained weights go back into the state.
+    /// - Returns: the retrained model (the same graph as `lowered`, new weights).
+    private func retrain(_ lowered: Model, map: LoweringMap, iterations: Int, progress: (Int) -> Void) throws -> Model {
         let trainable = try TrainableModel(lowered)
         let trainer = try Trainer(model: trainable, options: TrainingOptions(
             epochs: 1, batchSize: options.batchSize, learningRate: options.learningRate, schedule: .constant,
@@ -279,7 +281,9 @@ public final class Zipper {
             done += step
             progress(done)
         }
-        try state.absorb(trainable.exportModel(), map: map)
+        let trained = trainable.exportModel()
+        try state.absorb(trained, map: map)
+        return trained
     }
 
     /// Top-1 validation error of every task of `model`, through the inference runtime.
