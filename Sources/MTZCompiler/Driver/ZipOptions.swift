@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// How much of each layer to share.
 public enum ShareSpec: Sendable, Equatable {
     /// The same fraction of neurons in every hidden layer (1 = fully zipped).
@@ -115,11 +123,3 @@ public enum ZipError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Stochastic gradient descent with momentum and weight decay (the PyTorch formulation:
 /// `v ← μ·v + (g + λ·w)`, `w ← w − η·v`).
 public struct SGD: Sendable {
@@ -55,11 +63,3 @@ public enum LearningRateSchedule: String, Sendable, CaseIterable, Codable {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif

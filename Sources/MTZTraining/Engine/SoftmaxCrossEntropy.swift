@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Softmax cross-entropy of a batch of logits against integer labels.
 enum SoftmaxCrossEntropy {
     /// Mean loss over the batch and the number of samples whose top logit is the label. With
@@ -33,11 +41,3 @@ enum SoftmaxCrossEntropy {
         return (loss / Double(batch), correct)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
