@@ -4,17 +4,19 @@ import MTZCompiler
 import MTZCore
 import MTZTraining
 
-/// `mtz zip`: merge two networks with Multi-Task Zipping.
+/// `mtz zip`: merge networks with Multi-Task Zipping.
 struct ZipCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zip",
-        abstract: "Merge two single-task networks of the same architecture into one multi-head model (Multi-Task Zipping).",
+        abstract: "Merge single-task networks (two or more) of the same architecture into one multi-head model (Multi-Task Zipping).",
         discussion: """
             Layer by layer from the input: each task's layer-wise Hessian is estimated on its own training \
             images through the network zipped so far; neurons are paired greedily by the cost \
             d[i,j] = ½ δᵀ (H_A⁻¹ + H_B⁻¹)⁻¹ δ; each pair becomes one shared neuron with incoming weights \
             (H_A + H_B)⁻¹ (H_A w_A + H_B w_B); then the whole network is retrained jointly for a few \
-            iterations (one mini-batch per task each). Task heads are never shared.
+            iterations (one mini-batch per task each). Task heads are never shared. More than two networks \
+            are zipped in one after another, layer by layer: each next network is paired with the neurons \
+            already merged, whose Hessian is the sum of the merged tasks' Hessians.
 
             Data: each task is retrained on the training split of the dataset it records (mtz train \
             records it). The images at the end of that split that the original network was not trained \
@@ -26,7 +28,7 @@ struct ZipCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "Two single-task .mtz models with the same architecture and input spec.")
+    @Argument(help: "Two or more single-task .mtz models with the same architecture and input spec (zipped in one after another).")
     var models: [String] = []
 
     @Option(name: .long, help: "Fraction of neurons to share: one value for every hidden layer, or LAYER=FRACTION,... (e.g. conv1=1,conv2=0.5).")
@@ -52,6 +54,15 @@ struct ZipCommand: ParsableCommand {
 
     @Option(name: .long, help: "Retraining SGD momentum (0 = plain SGD, as in the paper).")
     var momentum: Float = 0
+
+    @Option(name: .long, help: "Learning-rate schedule within each layer's retraining: constant, cosine (decays to 0, restarted per layer), step.")
+    var schedule: String = "constant"
+
+    @Option(name: .long, help: "Retraining L2 weight decay.")
+    var weightDecay: Float = 0
+
+    @Option(name: .long, help: "Extra joint retraining iterations after the last zipped layer (not scaled by --iteration-scale).")
+    var finalIterations: Int = 0
 
     @Option(name: .long, help: "Hessian damping λ (times trace/dimension).")
     var damping: Double = 1e-4
@@ -84,7 +95,12 @@ struct ZipCommand: ParsableCommand {
     var output: String
 
     func validate() throws {
-        guard models.count == 2 else { throw ValidationError("give exactly two models") }
+        guard (2...Zipper.maxNetworks).contains(models.count) else { throw ValidationError("give 2 to \(Zipper.maxNetworks) models") }
+        guard LearningRateSchedule(rawValue: schedule) != nil else {
+            throw ValidationError("unknown --schedule '\(schedule)' (\(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw ValidationError("--weight-decay must be >= 0") }
+        guard (0...1_000_000).contains(finalIterations) else { throw ValidationError("--final-iterations must be in 0...1000000") }
         guard ZipMethod(rawValue: method) != nil else { throw ValidationError("unknown --method '\(method)'") }
         do { _ = try ShareSpec(parsing: share) } catch { throw ValidationError(error.description) }
         _ = try parsedIterations()
@@ -128,7 +144,7 @@ struct ZipCommand: ParsableCommand {
         let original = loaded.map { $0.tasks.first?.name ?? "" }
         var wanted = names.map(taskList) ?? original
         if names == nil, Set(original).count < original.count {
-            wanted = original.enumerated().map { "\($1)-\($0 + 1)" }
+            wanted = original.enumerated().map { k, name in original.filter { $0 == name }.count > 1 ? "\(name)-\(k + 1)" : name }
         }
         guard wanted.count == loaded.count, Set(wanted).count == wanted.count else {
             printError("mtz: error: --names needs \(loaded.count) distinct names")
@@ -144,6 +160,9 @@ struct ZipCommand: ParsableCommand {
             perChannelHessian: perChannelHessian, validationImages: validationImages, seed: seed,
             maxErrorIncrease: maxErrorIncrease.map { $0 / 100 })
         options.balanceHessians = balanceHessians
+        options.schedule = LearningRateSchedule(rawValue: schedule)!
+        options.weightDecay = weightDecay
+        options.finalIterations = finalIterations
         let line = ProgressLine()
         let result: (model: Model, report: ZipReport)
         do {
@@ -181,6 +200,11 @@ struct ZipCommand: ParsableCommand {
             let after = r.tasks.map { String(format: "%.2f", 100 * (l.errorAfterRetraining[$0] ?? .nan)) }.joined(separator: "/")
             let tried = l.candidatesTried.map { " (tried \($0.map(String.init).joined(separator: ", ")))" } ?? ""
             print("  \(l.name): \(l.shared)/\(l.neurons) shared\(tried), validation error \(before) % → \(after) % after \(l.iterations) iterations")
+        }
+        if let f = r.finalRetraining {
+            let before = r.tasks.map { String(format: "%.2f", 100 * (f.errorBefore[$0] ?? .nan)) }.joined(separator: "/")
+            let after = r.tasks.map { String(format: "%.2f", 100 * (f.errorAfter[$0] ?? .nan)) }.joined(separator: "/")
+            print("  final retraining: validation error \(before) % → \(after) % after \(f.iterations) iterations")
         }
         let pct = r.separateParameters > 0 ? 100 * Double(r.separateParameters - r.parameters) / Double(r.separateParameters) : 0
         print("  \(grouped(r.parameters)) parameters vs \(grouped(r.separateParameters)) separately (\(String(format: "%.1f", pct)) % saved); \(r.totalIterations) retraining iterations")

@@ -249,6 +249,9 @@ import MTZCompiler
         #expect(d == Matrix([[1, 5, 41], [14, 4, 14]]))
         let avg = Baseline.averagedWeights(weightsA: wa, weightsB: wb, pairs: [(a: 1, b: 1, cost: 4), (a: 0, b: 2, cost: 41)])
         #expect(avg == Matrix([[1, 2, 2], [2, 2, 2.5]]))
+        // Side A standing for two merged networks weighs 2/3, the third network 1/3.
+        let third = Baseline.averagedWeights(weightsA: wa, weightsB: wb, pairs: [(a: 0, b: 2, cost: 41)], shareA: 2.0 / 3)
+        #expect(Self.maxAbs(zip(third.values, [4.0 / 3, 4.0 / 3, 2]).map { $0 - $1 }) < 1e-12)
     }
 
     // MARK: Matching

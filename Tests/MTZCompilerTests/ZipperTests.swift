@@ -63,6 +63,42 @@ import Testing
         #expect(stats.sharedParameters > 0 && stats.savedBytes > 0)
     }
 
+    @Test("three networks zip in one after another: every task keeps its head, the trunk is shared by all, final retraining is reported")
+    func threeNetworks() throws {
+        let (a, imagesA) = try Self.trained(seed: 1, task: "a", dataset: .mnist, count: 700)
+        let (b, imagesB) = try Self.trained(seed: 2, task: "b", dataset: .mnist, count: 700)
+        let (c, imagesC) = try Self.trained(seed: 3, task: "c", dataset: .fashion, count: 700)
+        var options = Self.options(.mtz, share: .perLayer(["fc1": 1, "fc2": 0.5]))
+        options.iterationScale = 0.05
+        options.finalIterations = 10
+        options.schedule = .cosine
+        options.momentum = 0.9
+        let (model, report) = try Zipper(models: [a, b, c], trainingData: ["a": imagesA, "b": imagesB, "c": imagesC], options: options).run()
+        #expect(report.tasks == ["a", "b", "c"])
+        #expect(report.layers.map(\.shared) == [300, 50])
+        #expect(report.finalRetraining?.iterations == 10)
+        #expect(report.totalIterations == report.layers.reduce(10) { $0 + $1.iterations })
+        for layer in report.layers { #expect(Set(layer.errorAfterRetraining.keys) == ["a", "b", "c"]) }
+        #expect(model.tasks.map(\.name) == ["a", "b", "c"])
+        let stats = try ModelStatistics(model)
+        let fc1 = try #require(stats.layers.first { $0.name == "fc1" })
+        #expect(fc1.computedOnce)
+        let fc2 = try #require(stats.layers.first { $0.name == "fc2" })
+        #expect(fc2.specificChannels.values.allSatisfy { $0 == 50 })
+        // Three networks share what two did and more: fc1 once instead of three times.
+        #expect(stats.separateParameters == 3 * (235_500 + 30_100 + 1_010))
+        #expect(stats.savedFraction > 0.55)
+        // Each task still beats chance clearly.
+        let loaded = try InferenceModel(model)
+        let test = try Dataset.load(.mnist, split: .test).subset(0..<300)
+        for task in ["a", "b"] {
+            #expect(try Evaluation.topOneError(of: loaded, task: task, dataset: .mnist, images: test).errorRate < 0.5)
+        }
+        #expect(throws: ZipError.self) {
+            try Zipper(models: [a], trainingData: ["a": imagesA], options: options)
+        }
+    }
+
     @Test("networks of different architectures are refused before any work, naming the difference")
     func refusals() throws {
         let a = Architecture.lenet300.build(task: "a", labels: DatasetName.mnist.classNames, mean: 0.5, std: 0.5, seed: 1)

@@ -1,3 +1,5 @@
+import MTZTraining
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -65,6 +67,13 @@ public struct ZipOptions: Sendable {
     public var learningRate: Float
     /// SGD momentum of the retraining (0: plain SGD, as in the paper).
     public var momentum: Float
+    /// Learning-rate schedule within each retraining budget (restarted for every layer).
+    public var schedule: LearningRateSchedule = .constant
+    /// L2 weight decay of the retraining.
+    public var weightDecay: Float = 0
+    /// Joint retraining iterations after the last zipped layer, on top of its own budget
+    /// (not scaled by `iterationScale`).
+    public var finalIterations: Int = 0
     /// Hessian damping λ (relative to trace/dimension).
     public var damping: Double
     /// Training images per task used to estimate each layer's Hessian.

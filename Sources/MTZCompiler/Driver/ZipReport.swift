@@ -30,12 +30,22 @@ public struct ZipReport: Sendable, Codable {
         public var quartiles: [Double]
     }
 
+    /// The joint retraining after the last zipped layer (`ZipOptions.finalIterations`).
+    public struct FinalRetraining: Sendable, Codable {
+        public var iterations: Int
+        public var errorBefore: [String: Double]
+        public var errorAfter: [String: Double]
+        public var seconds: Double
+    }
+
     public var method: String
     public var tasks: [String]
     /// Validation error of each original network.
     public var originalError: [String: Double]
     public var layers: [Layer]
-    /// Sum of the retraining iterations.
+    /// The final retraining, if any.
+    public var finalRetraining: FinalRetraining? = nil
+    /// Sum of the retraining iterations (per layer and final).
     public var totalIterations: Int
     /// Parameters of the zipped model, shared among them, and of the separate networks.
     public var parameters: Int

@@ -25,10 +25,13 @@ public struct ZipProgress: Sendable {
     public var errors: [String: Double]
 }
 
-/// Zips two single-task networks of the same chain architecture into one multi-head model with
+/// Zips single-task networks (two or more) of the same chain architecture into one multi-head model with
 /// Multi-Task Zipping: layer by layer from the input, pairs neurons by the layer-wise Hessian cost,
 /// merges each pair's incoming weights, and retrains the lowered multi-head network jointly.
 public final class Zipper {
+    /// The most networks one zip merges.
+    public static let maxNetworks = 16
+
     public let options: ZipOptions
     private var state: ZipState
     private let taskNames: [String]
@@ -36,15 +39,15 @@ public final class Zipper {
     private let validation: [String: LabeledImages]
     private let originals: [Model]
 
-    /// Prepares zipping `models` (one task each, two models) with each task's training images.
+    /// Prepares zipping `models` (one task each, 2 to `maxNetworks` models) with each task's training images.
     ///
     /// Each task's validation images are the end of its training data that the original network
     /// was not trained on (recorded by `mtz train --holdout`), or else the last
     /// `options.validationImages`; the rest are used for Hessians and retraining.
     /// - Throws: `ModelError` naming what differs between the networks, `ZipError` for options.
     public init(models: [Model], trainingData: [String: LabeledImages], options: ZipOptions) throws {
-        guard models.count == 2 else {
-            throw ZipError.invalidOption("zipping takes exactly two networks for now (got \(models.count))")
+        guard (2...Self.maxNetworks).contains(models.count) else {
+            throw ZipError.invalidOption("zipping takes 2 to \(Self.maxNetworks) networks (got \(models.count))")
         }
         guard options.batchSize >= 1, options.batchSize <= 4096 else { throw ZipError.invalidOption("batch size must be in 1...4096") }
         guard options.damping > 0, options.damping.isFinite else { throw ZipError.invalidOption("damping must be positive") }
@@ -116,14 +119,31 @@ public final class Zipper {
             layerReports.append(accepted)
         }
 
-        var (model, _) = try state.lowered()
+        var final: ZipReport.FinalRetraining?
+        var (model, map) = try state.lowered()
+        if options.finalIterations > 0, !layerReports.isEmpty {
+            let begin = DispatchTime.now().uptimeNanoseconds
+            let last = hidden.count - 1
+            func tell(_ phase: ZipProgress.Phase, _ iteration: Int, _ errors: [String: Double] = [:]) {
+                progress?(ZipProgress(layer: "final", layerIndex: last, layerCount: hidden.count, phase: phase,
+                                      iteration: iteration, iterations: options.finalIterations, errors: errors))
+            }
+            let before = layerReports.last!.errorAfterRetraining
+            let trained = try retrain(model, map: map, iterations: options.finalIterations) { tell(.retraining, $0) }
+            tell(.validating, 0)
+            let after = try validationError(of: trained)
+            (model, _) = try state.lowered()
+            tell(.validating, options.finalIterations, after)
+            final = ZipReport.FinalRetraining(iterations: options.finalIterations, errorBefore: before, errorAfter: after,
+                                              seconds: Double(DispatchTime.now().uptimeNanoseconds - begin) * 1e-9)
+        }
         model.metadata["producer"] = "mtz zip"
         model.metadata["description"] = "\(taskNames.joined(separator: " + ")) zipped by mtz zip (\(options.method.rawValue)): "
             + layerReports.map { "\($0.name) \($0.shared)/\($0.neurons)" }.joined(separator: ", ")
         let stats = try ModelStatistics(model)
         let report = ZipReport(
             method: options.method.rawValue, tasks: taskNames, originalError: originalError, layers: layerReports,
-            totalIterations: layerReports.reduce(0) { $0 + $1.iterations },
+            finalRetraining: final, totalIterations: layerReports.reduce(final?.iterations ?? 0) { $0 + $1.iterations },
             parameters: stats.parameters, sharedParameters: stats.sharedParameters, separateParameters: stats.separateParameters,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
         return (model, report)
@@ -131,10 +151,21 @@ public final class Zipper {
 
     // MARK: - Layers
 
-    /// Pairs and merged weights for up to `count` neurons of layer `l` (greedy order).
+    /// The neurons of every task that form up to `count` shared neurons of one layer, cheapest
+    /// first, with their merged incoming weights.
     private struct Pairing {
-        var pairs: [NeuronPair]
+        /// Per task: entry `i` is the task's neuron that joins shared neuron `i`.
+        var neurons: [[Int]]
+        /// Per shared neuron: the summed cost d of the merges that formed it.
+        var costs: [Double]
+        /// One row per shared neuron (weights over the shared inputs, then bias).
         var merged: Matrix
+
+        /// The first `k` shared neurons.
+        func prefix(_ k: Int) -> Pairing {
+            Pairing(neurons: neurons.map { Array($0.prefix(k)) }, costs: Array(costs.prefix(k)),
+                    merged: Matrix(rows: k, cols: merged.cols, values: Array(merged.values.prefix(k * merged.cols))))
+        }
     }
 
     /// Candidate shared counts for the automatic mode, largest first: all, ¾, ½, ¼, ⅛ of `n`.
@@ -145,38 +176,61 @@ public final class Zipper {
 
     /// Pair costs from each task's layer-wise Hessian through the current zipped network, the
     /// greedy (or baseline) pairing of `count` neurons and their merged incoming weights.
+    ///
+    /// With more than two networks the tasks are zipped in one after another (MTZ.md,
+    /// "Extensions"): side A starts as task 0; each next task t is paired with side A's `count`
+    /// neurons, the pairs are merged, and side A becomes the merged neurons with Hessian
+    /// H_A + H_t (the precisions of the merged tasks add). Shared neurons are ordered by their
+    /// summed cost, so a prefix is the cheapest shares (the automatic mode relies on that).
     private func pairing(layer l: Int, count k: Int, tell: (ZipProgress.Phase, Int, Int, [String: Double]) -> Void) throws -> Pairing {
         tell(.hessians, 0, 0, [:])
-        let weightsA = state.inputColumns(layer: l, task: 0)
-        let weightsB = state.inputColumns(layer: l, task: 1)
+        let columns = taskNames.indices.map { state.inputColumns(layer: l, task: $0) }
         let (lowered, map) = try state.lowered()
         var hessians: [[Double]] = []
         if options.method == .mtz || options.method == .mtzAverage {
-            for t in 0..<2 { hessians.append(try hessian(of: l, task: t, model: lowered, map: map)) }
-            if options.balanceHessians { hessians = hessians.map { Self.unitTrace($0, n: weightsA.cols) } }
+            for t in taskNames.indices { hessians.append(try hessian(of: l, task: t, model: lowered, map: map)) }
+            if options.balanceHessians { hessians = hessians.map { Self.unitTrace($0, n: columns[0].cols) } }
         }
         tell(.pairing, 0, 0, [:])
-        let n = weightsA.cols
-        switch options.method {
-        case .mtz, .mtzAverage:
-            let pair: HessianPair
-            do {
-                pair = try HessianPair(hessianA: hessians[0], hessianB: hessians[1], dimension: n)
-            } catch {
-                throw ZipError.numerical("layer '\(state.layers[l].name)': \(error)")
+        let n = columns[0].cols
+        var sideA = columns[0]
+        var hessianA = hessians.first ?? []
+        var neurons: [[Int]] = [Array(0..<sideA.rows)]
+        var costs = [Double](repeating: 0, count: sideA.rows)
+        for t in 1..<taskNames.count {
+            let sideB = columns[t]
+            let count = min(k, sideA.rows)
+            let pairs: [NeuronPair]
+            let merged: Matrix
+            switch options.method {
+            case .mtz, .mtzAverage:
+                let pair: HessianPair
+                do {
+                    pair = try HessianPair(hessianA: hessianA, hessianB: hessians[t], dimension: n)
+                } catch {
+                    throw ZipError.numerical("layer '\(state.layers[l].name)': \(error)")
+                }
+                pairs = Matching.greedy(costs: try finite(pair.costs(weightsA: sideA, weightsB: sideB), layer: l), count: count)
+                merged = options.method == .mtz
+                    ? pair.mergedWeights(weightsA: sideA, weightsB: sideB, pairs: pairs)
+                    : Baseline.averagedWeights(weightsA: sideA, weightsB: sideB, pairs: pairs, shareA: Double(t) / Double(t + 1))
+                for i in hessianA.indices { hessianA[i] += hessians[t][i] }
+            case .euclidean:
+                pairs = Matching.greedy(costs: try finite(Baseline.euclideanCosts(weightsA: sideA, weightsB: sideB), layer: l), count: count)
+                merged = Baseline.averagedWeights(weightsA: sideA, weightsB: sideB, pairs: pairs, shareA: Double(t) / Double(t + 1))
+            case .random:
+                pairs = Matching.random(countA: sideA.rows, countB: sideB.rows, count: count, seed: options.seed &+ UInt64(l) &+ UInt64(t - 1) << 32)
+                merged = Baseline.averagedWeights(weightsA: sideA, weightsB: sideB, pairs: pairs, shareA: Double(t) / Double(t + 1))
             }
-            let pairs = Matching.greedy(costs: try finite(pair.costs(weightsA: weightsA, weightsB: weightsB), layer: l), count: k)
-            let merged = options.method == .mtz
-                ? pair.mergedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
-                : Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs)
-            return Pairing(pairs: pairs, merged: merged)
-        case .euclidean:
-            let pairs = Matching.greedy(costs: try finite(Baseline.euclideanCosts(weightsA: weightsA, weightsB: weightsB), layer: l), count: k)
-            return Pairing(pairs: pairs, merged: Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs))
-        case .random:
-            let pairs = Matching.random(countA: weightsA.rows, countB: weightsB.rows, count: k, seed: options.seed &+ UInt64(l))
-            return Pairing(pairs: pairs, merged: Baseline.averagedWeights(weightsA: weightsA, weightsB: weightsB, pairs: pairs))
+            neurons = neurons.map { list in pairs.map { list[$0.a] } } + [pairs.map(\.b)]
+            costs = pairs.map { costs[$0.a] + $0.cost }
+            sideA = merged
         }
+        // Cheapest shared neurons first (for two networks greedy already yields them in that order).
+        let order = costs.indices.sorted { costs[$0] < costs[$1] }
+        let cols = sideA.cols
+        return Pairing(neurons: neurons.map { list in order.map { list[$0] } }, costs: order.map { costs[$0] },
+                       merged: Matrix(rows: order.count, cols: cols, values: order.flatMap { sideA.values[$0 * cols ..< ($0 + 1) * cols] }))
     }
 
     /// `costs`, or an error if any is NaN or infinite (networks with non-finite weights).
@@ -193,9 +247,8 @@ public final class Zipper {
                      tell: (ZipProgress.Phase, Int, Int, [String: Double]) -> Void) throws -> ZipReport.Layer {
         let start = DispatchTime.now().uptimeNanoseconds
         let layer = state.layers[l]
-        let pairs = Array(plan.pairs.prefix(k))
-        let merged = Matrix(rows: k, cols: plan.merged.cols, values: Array(plan.merged.values.prefix(k * plan.merged.cols)))
-        try state.share(layer: l, pairs: pairs, merged: merged)
+        let chosen = plan.prefix(k)
+        try state.share(layer: l, neurons: chosen.neurons, merged: chosen.merged)
         let (lowered, map) = try state.lowered()
         tell(.validating, 0, 0, [:])
         let before = try validationError(of: lowered)
@@ -207,7 +260,7 @@ public final class Zipper {
         }
         tell(.validating, iterations, iterations, after)
         return ZipReport.Layer(
-            name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(pairs), damping: options.damping,
+            name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(chosen.costs), damping: options.damping,
             errorBeforeRetraining: before, errorAfterRetraining: after, iterations: iterations,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
     }
@@ -271,15 +324,13 @@ public final class Zipper {
     private func retrain(_ lowered: Model, map: LoweringMap, iterations: Int, progress: (Int) -> Void) throws -> Model {
         let trainable = try TrainableModel(lowered)
         let trainer = try Trainer(model: trainable, options: TrainingOptions(
-            epochs: 1, batchSize: options.batchSize, learningRate: options.learningRate, schedule: .constant,
-            momentum: options.momentum, weightDecay: 0, seed: options.seed))
+            epochs: 1, batchSize: options.batchSize, learningRate: options.learningRate, schedule: options.schedule,
+            momentum: options.momentum, weightDecay: options.weightDecay, seed: options.seed))
         let data = train.mapValues { TaskData(images: $0) }
-        var done = 0
-        while done < iterations {
-            let step = min(25, iterations - done)
-            _ = try trainer.runIterations(step, data: data, learningRate: options.learningRate)
-            done += step
-            progress(done)
+        for done in 0..<iterations {
+            let rate = options.schedule.rate(base: options.learningRate, progress: Double(done) / Double(iterations))
+            _ = try trainer.runIterations(1, data: data, learningRate: rate)
+            if (done + 1) % 25 == 0 || done + 1 == iterations { progress(done + 1) }
         }
         let trained = trainable.exportModel()
         try state.absorb(trained, map: map)
@@ -308,8 +359,7 @@ public final class Zipper {
         return h.map { $0 * scale }
     }
 
-    private static func summary(_ pairs: [NeuronPair]) -> ZipReport.CostSummary? {
-        let costs = pairs.map(\.cost)
+    private static func summary(_ costs: [Double]) -> ZipReport.CostSummary? {
         guard !costs.isEmpty else { return nil }
         let sorted = costs.sorted()
         let at = { (f: Double) in costs[max(0, min(costs.count - 1, Int((f * Double(costs.count)).rounded(.up)) - 1))] }

@@ -23,13 +23,15 @@ public enum Baseline {
         return d
     }
 
-    /// The plain average (w_a + w_b)/2 of every pair, one row per pair in the order given.
-    public static func averagedWeights(weightsA: Matrix, weightsB: Matrix, pairs: [NeuronPair]) -> Matrix {
+    /// The average `shareA·w_a + (1 − shareA)·w_b` of every pair, one row per pair in the order
+    /// given: the plain average for two networks; `shareA = m/(m+1)` when side A already stands for
+    /// `m` merged networks, so that every network weighs alike.
+    public static func averagedWeights(weightsA: Matrix, weightsB: Matrix, pairs: [NeuronPair], shareA: Double = 0.5) -> Matrix {
         precondition(weightsA.cols == weightsB.cols, "Baseline.averagedWeights: row lengths differ")
         let n = weightsA.cols
         var out = Matrix(rows: pairs.count, cols: n)
         for (r, p) in pairs.enumerated() {
-            for t in 0..<n { out.values[r * n + t] = 0.5 * (weightsA[p.a, t] + weightsB[p.b, t]) }
+            for t in 0..<n { out.values[r * n + t] = shareA * weightsA[p.a, t] + (1 - shareA) * weightsB[p.b, t] }
         }
         return out
     }
