@@ -8,6 +8,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure a model's latency, or the GEMM kernels' GFLOP/s against the CPU's FMA peak.",
         discussion: """
             mtz bench MODEL            latency of MODEL (warm-up, then median/min/max), load time, memory.
+            mtz bench MODEL --profile  the same plus every node's median time, GFLOP/s and share of the run.
             mtz bench --gemm 512       single-thread GFLOP/s of an N×N×N GEMM for every ISA this CPU runs, \
             next to the FMA peak measured by the same tool (a register-resident FMA loop).
             """
@@ -28,6 +29,15 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Timed iterations.")
     var iterations: Int = 50
 
+    @Option(name: .long, help: "Untimed runs before the timed ones.")
+    var warmup: Int = 3
+
+    @Flag(name: .long, help: "Per-node breakdown: median time, GFLOP/s and share of the run.")
+    var profile = false
+
+    @Option(name: .long, help: "Convolution algorithms: automatic (Winograd where faster), gemm-only, winograd (wherever eligible).")
+    var convolutions: String = ConvolutionPolicy.automatic.rawValue
+
     @Flag(name: .long, help: "Print JSON on stdout instead of text.")
     var json = false
 
@@ -37,6 +47,10 @@ struct BenchCommand: ParsableCommand {
         if let gemm, !(1...4096).contains(gemm) { throw ValidationError("--gemm must be in 1...4096") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256") }
         guard (1...1_000_000).contains(iterations) else { throw ValidationError("--iterations must be in 1...1000000") }
+        guard (0...1_000_000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000000") }
+        guard ConvolutionPolicy(rawValue: convolutions) != nil else {
+            throw ValidationError("--convolutions must be one of: \(ConvolutionPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
     }
 
     func run() throws {
@@ -71,28 +85,50 @@ struct BenchCommand: ParsableCommand {
 
     private func runModel(_ path: String) throws {
         let t0 = Clock.now
-        let loaded = try loadModel(path)
+        let loaded = try loadModel(path, convolutions: ConvolutionPolicy(rawValue: convolutions)!)
         let loadSeconds = Clock.seconds(from: t0, to: Clock.now)
         let result: ModelBenchmark.Result
         let session: Session
+        let readySeconds: Double
         do {
             session = try loaded.makeSession(tasks: tasks.map(taskList), threads: threads)
-            result = try ModelBenchmark.run(session, iterations: iterations)
+            readySeconds = Clock.seconds(from: t0, to: Clock.now)
+            result = try ModelBenchmark.run(session, iterations: iterations, warmup: warmup, profile: profile)
         } catch {
             throw report(error)
         }
+        let algorithms = loaded.convolutionAlgorithmCounts
         let report = BenchReport(model: path, isa: loaded.isa.rawValue, tile: "\(loaded.isa.gemmTile.mr)x\(loaded.isa.gemmTile.nr)",
-                                 threads: threads, tasks: session.tasks, loadSeconds: loadSeconds,
-                                 packedWeightBytes: loaded.packedWeightBytes, arenaBytes: session.arenaBytes, latency: result)
+                                 threads: threads, tasks: session.tasks, loadSeconds: loadSeconds, readySeconds: readySeconds,
+                                 packedWeightBytes: loaded.packedWeightBytes, arenaBytes: session.arenaBytes,
+                                 workspaceBytes: session.workspaceBytes, peakRSSBytes: ModelBenchmark.peakResidentBytes(),
+                                 convolutionPolicy: loaded.convolutionPolicy.rawValue,
+                                 convolutionAlgorithms: Dictionary(uniqueKeysWithValues: algorithms.map { ($0.key.rawValue, $0.value) }),
+                                 winogradTile: algorithms[.winograd] != nil ? "F(4x4,3x3)" : nil, latency: result)
         if json {
             try printJSON(report)
             return
         }
-        print("model: \(path)  tasks: \(session.tasks.joined(separator: ","))  isa: \(report.isa) (\(report.tile))  threads: \(threads)")
-        print("load: \(milliseconds(loadSeconds))  packed weights: \(byteString(report.packedWeightBytes))  arena: \(byteString(report.arenaBytes))")
-        print("latency over \(result.iterations) runs: median \(milliseconds(result.medianSeconds)), min \(milliseconds(result.minSeconds)), max \(milliseconds(result.maxSeconds))")
+        let convs = ConvolutionAlgorithm.allCases.compactMap { a in algorithms[a].map { "\($0) \(a.rawValue)" } }
+        print("model: \(path)  tasks: \(session.tasks.joined(separator: ","))  isa: \(report.isa) (GEMM tile \(report.tile))  threads: \(threads)")
+        print("convolutions (\(report.convolutionPolicy)): \(convs.isEmpty ? "none" : convs.joined(separator: ", "))"
+            + (report.winogradTile.map { ", Winograd \($0)" } ?? ""))
+        print("load: \(milliseconds(loadSeconds)) (mmap, validation, packing), ready to run: \(milliseconds(readySeconds))")
+        print("packed weights: \(byteString(report.packedWeightBytes))  arena: \(byteString(report.arenaBytes))  "
+            + "scratch: \(byteString(report.workspaceBytes))  peak RSS: \(byteString(report.peakRSSBytes))")
+        print("latency over \(result.iterations) runs after \(result.warmup) warm-up: median \(milliseconds(result.medianSeconds)), "
+            + "min \(milliseconds(result.minSeconds)), max \(milliseconds(result.maxSeconds))")
         print("  shared part: \(milliseconds(result.medianSharedSeconds))")
         for t in session.tasks { print("  \(t): \(milliseconds(result.medianTaskSeconds[t] ?? 0))") }
+        if let nodes = result.profile {
+            print("")
+            print(pad("node", 28) + pad("op", 16) + pad("median", 12, left: true) + pad("GFLOP/s", 10, left: true) + pad("% run", 8, left: true))
+            for n in nodes {
+                print(pad(n.name, 28) + pad(n.op, 16) + pad(milliseconds(n.medianSeconds), 12, left: true)
+                    + pad(n.flops > 0 ? String(format: "%.1f", n.gflops) : "-", 10, left: true)
+                    + pad(String(format: "%.1f", n.percentOfRun), 8, left: true))
+            }
+        }
     }
 }
 
@@ -103,8 +139,16 @@ struct BenchReport: Encodable {
     var tile: String
     var threads: Int
     var tasks: [String]
+    /// mmap, validation, optimisation and weight packing.
     var loadSeconds: Double
+    /// Load plus session creation (planning, arena): first-run readiness.
+    var readySeconds: Double
     var packedWeightBytes: Int
     var arenaBytes: Int
+    var workspaceBytes: Int
+    var peakRSSBytes: Int
+    var convolutionPolicy: String
+    var convolutionAlgorithms: [String: Int]
+    var winogradTile: String?
     var latency: ModelBenchmark.Result
 }

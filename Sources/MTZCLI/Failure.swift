@@ -63,9 +63,9 @@ func report(_ error: any Error, context: String? = nil) -> ExitCode {
 }
 
 /// Loads a model for inference, mapping failures to a printed error and an exit code.
-func loadModel(_ path: String, isa: KernelISA? = nil) throws(ExitCode) -> InferenceModel {
+func loadModel(_ path: String, isa: KernelISA? = nil, convolutions: ConvolutionPolicy = .automatic) throws(ExitCode) -> InferenceModel {
     do {
-        return try InferenceModel(contentsOf: path, isa: isa)
+        return try InferenceModel(contentsOf: path, isa: isa, convolutions: convolutions)
     } catch {
         throw report(error, context: path)
     }

@@ -14,12 +14,16 @@ public final class InferenceModel: Sendable {
     public let isa: KernelISA
     /// Bytes of packed weights held in memory.
     public let packedWeightBytes: Int
+    /// Which convolution algorithms the model may use.
+    public let convolutionPolicy: ConvolutionPolicy
     let nodes: [PreparedNode]
 
     /// Prepares `model` for inference on `isa` (default: `KernelISA.selected`).
+    /// - Parameter convolutions: which convolution algorithms to use (default: Winograd where it is
+    ///   faster).
     /// - Throws: `RuntimeError.invalidModel` for a structurally invalid model,
     ///   `RuntimeError.invalidOption` for an ISA the CPU cannot run.
-    public init(_ model: Model, isa: KernelISA? = nil) throws(RuntimeError) {
+    public init(_ model: Model, isa: KernelISA? = nil, convolutions: ConvolutionPolicy = .automatic) throws(RuntimeError) {
         let isa = isa ?? .selected
         guard isa.isSupported else { throw RuntimeError.invalidOption("ISA \(isa.rawValue) is not supported on this CPU or build") }
         let optimized: Model
@@ -34,19 +38,21 @@ public final class InferenceModel: Sendable {
         var prepared: [PreparedNode] = []
         prepared.reserveCapacity(optimized.nodes.count)
         for (i, node) in optimized.nodes.enumerated() {
-            prepared.append(try Self.prepare(node, output: shapes[i], model: optimized, shapes: shapes, packer: &packer))
+            prepared.append(try Self.prepare(node, output: shapes[i], model: optimized, shapes: shapes, policy: convolutions,
+                                                packer: &packer))
         }
         self.model = optimized
         self.shapes = shapes
         self.isa = isa
         self.nodes = prepared
+        self.convolutionPolicy = convolutions
         self.packedWeightBytes = 4 * packer.packedFloats
     }
 
     /// Loads and prepares a `.mtz` file.
     /// - Throws: the file format's errors, or `RuntimeError`.
-    public convenience init(contentsOf path: String, isa: KernelISA? = nil) throws {
-        try self.init(try ModelFile.read(contentsOf: path), isa: isa)
+    public convenience init(contentsOf path: String, isa: KernelISA? = nil, convolutions: ConvolutionPolicy = .automatic) throws {
+        try self.init(try ModelFile.read(contentsOf: path), isa: isa, convolutions: convolutions)
     }
 
     /// Task names in model order.
@@ -60,7 +66,8 @@ public final class InferenceModel: Sendable {
         try Session(model: self, tasks: tasks, threads: threads)
     }
 
-    private static func prepare(_ node: Node, output: ValueShape, model: Model, shapes: [ValueShape], packer: inout WeightPacker) throws(RuntimeError) -> PreparedNode {
+    private static func prepare(_ node: Node, output: ValueShape, model: Model, shapes: [ValueShape], policy: ConvolutionPolicy,
+                                packer: inout WeightPacker) throws(RuntimeError) -> PreparedNode {
         func input(_ k: Int) -> (shape: ValueShape, stride: Int) {
             let r = node.inputs[k]
             let source = shapes[r.node]
@@ -74,9 +81,14 @@ public final class InferenceModel: Sendable {
             let (x, stride) = input(0)
             var params = try checked(windowParams(c.window, input: x, inputStride: stride, output: output, groups: c.groups), node)
             let depthwise = c.groups > 1 && c.groups == x.channels && c.groups == c.outChannels
-            let packed = try packer.convolution(c, params: params, depthwise: depthwise)
-            let workspace = depthwise ? 0 : mtz_conv2d_workspace_size(packer.isa.raw, &params)
-            return .convolution(.init(params: params, packed: packed, depthwise: depthwise, activation: c.activation.kernel, workspace: workspace))
+            let algorithm = policy.algorithm(for: params, depthwise: depthwise)
+            let packed = try packer.convolution(c, params: params, algorithm: algorithm)
+            let workspace = switch algorithm {
+            case .gemm: mtz_conv2d_workspace_size(packer.isa.raw, &params)
+            case .depthwise: 0
+            case .winograd: mtz_winograd_workspace_size(packer.isa.raw, &params)
+            }
+            return .convolution(.init(params: params, packed: packed, algorithm: algorithm, activation: c.activation.kernel, workspace: workspace))
         case .fullyConnected(let f):
             let (x, _) = input(0)
             let packed = try packer.fullyConnected(f, inFeatures: x.channels)

@@ -59,38 +59,3 @@ public enum KernelBenchmark {
                           peakGflops: peak, fractionOfPeak: peak > 0 ? best / peak : 0)
     }
 }
-
-/// Latency of whole-model runs.
-public enum ModelBenchmark {
-    /// Latency statistics over timed runs.
-    public struct Result: Sendable, Codable {
-        public var iterations: Int
-        public var medianSeconds: Double
-        public var minSeconds: Double
-        public var maxSeconds: Double
-        /// Median of the shared part and of each task's own part.
-        public var medianSharedSeconds: Double
-        public var medianTaskSeconds: [String: Double]
-    }
-
-    /// Runs `session` on a fixed input `warmup` times untimed, then `iterations` times timed.
-    public static func run(_ session: Session, iterations: Int, warmup: Int = 3) throws(RuntimeError) -> Result {
-        guard iterations >= 1 else { throw RuntimeError.invalidOption("iterations must be at least 1") }
-        let input = [Float](repeating: 0.25, count: session.model.inputCount)
-        var totals: [Double] = []
-        var shared: [Double] = []
-        var perTask: [String: [Double]] = [:]
-        try input.withUnsafeBufferPointer { (p) throws(RuntimeError) in
-            for _ in 0..<warmup { try session.run(input: p) }
-            for _ in 0..<iterations {
-                try session.run(input: p)
-                totals.append(session.timings.total)
-                shared.append(session.timings.shared)
-                for (name, s) in session.timings.perTask { perTask[name, default: []].append(s) }
-            }
-        }
-        func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
-        return Result(iterations: iterations, medianSeconds: median(totals), minSeconds: totals.min()!, maxSeconds: totals.max()!,
-                      medianSharedSeconds: median(shared), medianTaskSeconds: perTask.mapValues(median))
-    }
-}

@@ -4,7 +4,7 @@ import MTZCore
 /// One node lowered to a kernel call: geometry resolved, weights packed for the model's ISA.
 enum PreparedNode: @unchecked Sendable {
     case input
-    /// GEMM-based convolution (im2col, or plain GEMM for 1×1) or depthwise convolution.
+    /// GEMM-based convolution (im2col, or plain GEMM for 1×1), depthwise or Winograd convolution.
     case convolution(Convolution)
     case fullyConnected(FullyConnectedLayer)
     case activation(mtz_activation)
@@ -20,9 +20,9 @@ enum PreparedNode: @unchecked Sendable {
     struct Convolution {
         var params: mtz_conv2d_params
         var packed: AlignedBuffer
-        var depthwise: Bool
+        var algorithm: ConvolutionAlgorithm
         var activation: mtz_activation
-        /// Floats of im2col workspace one thread needs.
+        /// Floats of im2col or Winograd workspace one thread needs.
         var workspace: Int
     }
 
@@ -56,19 +56,23 @@ struct WeightPacker {
     }
 
     /// Packs (or reuses) the convolution weights for `params`.
-    mutating func convolution(_ c: Conv2D, params: mtz_conv2d_params, depthwise: Bool) throws(RuntimeError) -> AlignedBuffer {
-        let key = "conv:\(c.weight):\(c.bias ?? -1):\(depthwise):\(params.in_c):\(params.groups)"
+    mutating func convolution(_ c: Conv2D, params: mtz_conv2d_params, algorithm: ConvolutionAlgorithm) throws(RuntimeError) -> AlignedBuffer {
+        let key = "conv:\(c.weight):\(c.bias ?? -1):\(algorithm.rawValue):\(params.in_c):\(params.groups)"
         if let hit = cache[key] { return hit }
         var p = params
-        let size = depthwise ? mtz_dwconv2d_packed_size(&p) : mtz_conv2d_packed_size(isa.raw, &p)
+        let size = switch algorithm {
+        case .gemm: mtz_conv2d_packed_size(isa.raw, &p)
+        case .depthwise: mtz_dwconv2d_packed_size(&p)
+        case .winograd: mtz_winograd_packed_size(isa.raw, &p)
+        }
         let buffer = try AlignedBuffer(count: size)
         let bias = c.bias.map { model.weights[$0].values }
         model.weights[c.weight].values.withUnsafeBufferPointer { w in
             withOptionalPointer(bias) { b in
-                if depthwise {
-                    mtz_dwconv2d_pack(&p, w.baseAddress, b, buffer.pointer)
-                } else {
-                    mtz_conv2d_pack(isa.raw, &p, w.baseAddress, b, buffer.pointer)
+                switch algorithm {
+                case .gemm: mtz_conv2d_pack(isa.raw, &p, w.baseAddress, b, buffer.pointer)
+                case .depthwise: mtz_dwconv2d_pack(&p, w.baseAddress, b, buffer.pointer)
+                case .winograd: mtz_winograd_pack(isa.raw, &p, w.baseAddress, b, buffer.pointer)
                 }
             }
         }

@@ -31,6 +31,10 @@ public final class Session {
     public var executedNodeCount: Int { plan.steps.count }
     /// Bytes of the activation arena.
     public var arenaBytes: Int { 4 * arena.count }
+    /// Bytes of the kernels' scratch (im2col patches, Winograd tiles) for all threads.
+    public var workspaceBytes: Int { 4 * workspace.count }
+    /// Nanoseconds each node took in the last run, by node index (0 for nodes not executed).
+    private(set) var nodeNanoseconds: [UInt64]
 
     let plan: ExecutionPlan
     private let arena: AlignedBuffer
@@ -65,6 +69,7 @@ public final class Session {
         self.workspacePerThread = perThread
         self.workspace = try AlignedBuffer(count: perThread * threads)
         self.taskSeconds = [Double](repeating: 0, count: indices.count)
+        self.nodeNanoseconds = [UInt64](repeating: 0, count: model.nodes.count)
         self.timings = RunTimings(shared: 0, perTask: [:], total: 0)
     }
 
@@ -121,6 +126,7 @@ public final class Session {
             let t0 = DispatchTime.now().uptimeNanoseconds
             executeNode(i)
             let dt = DispatchTime.now().uptimeNanoseconds - t0
+            nodeNanoseconds[i] = dt
             switch plan.owners[i] {
             case .shared: shared += dt
             case .task(let k): taskSeconds[k] += Double(dt) * 1e-9
@@ -157,12 +163,21 @@ public final class Session {
             let mr = model.isa.gemmTile.mr
             let work = shape.pixels * c.params.kernel_h * c.params.kernel_w * (c.params.in_c / c.params.groups) * shape.channels
             withUnsafePointer(to: c.params) { params in
-                parallel(items: shape.pixels, granule: c.depthwise ? 1 : mr, work: work) { begin, end, thread in
-                    if c.depthwise {
+                switch c.algorithm {
+                case .depthwise:
+                    parallel(items: shape.pixels, granule: 1, work: work) { begin, end, _ in
                         mtz_dwconv2d(isa, params, x, c.packed.pointer, out, begin, end, accumulate, c.activation)
-                    } else {
+                    }
+                case .gemm:
+                    parallel(items: shape.pixels, granule: mr, work: work) { begin, end, thread in
                         let ws = c.workspace > 0 ? workspace.pointer + thread * workspacePerThread : nil
                         mtz_conv2d(isa, params, x, c.packed.pointer, out, ws, begin, end, accumulate, c.activation)
+                    }
+                case .winograd:
+                    // Threads take whole 4×4 output tiles; a tile's result does not depend on the split.
+                    parallel(items: mtz_winograd_tiles(params), granule: 1, work: work) { begin, end, thread in
+                        mtz_conv2d_winograd(isa, params, x, c.packed.pointer, out, workspace.pointer + thread * workspacePerThread,
+                                            begin, end, accumulate, c.activation)
                     }
                 }
             }

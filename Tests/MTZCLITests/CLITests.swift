@@ -206,6 +206,29 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("median"))
     }
+
+    @Test("bench --profile --json reports every node, memory, readiness and the kernels chosen")
+    func benchProfileJSON() throws {
+        let r = try Self.mtz(["bench", Self.defaultModel, "--iterations", "3", "--warmup", "1", "--threads", "2",
+                              "--tasks", "scene", "--profile", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(report["tasks"] as? [String] == ["scene"])
+        #expect(report["threads"] as? Int == 2)
+        for key in ["loadSeconds", "readySeconds"] { #expect((report[key] as? Double ?? 0) > 0, "\(key)") }
+        for key in ["packedWeightBytes", "arenaBytes", "peakRSSBytes"] { #expect((report[key] as? Int ?? 0) > 0, "\(key)") }
+        #expect(report["isa"] is String && report["tile"] is String && report["convolutionAlgorithms"] is [String: Int])
+        let latency = try #require(report["latency"] as? [String: Any])
+        #expect(latency["iterations"] as? Int == 3 && latency["warmup"] as? Int == 1)
+        let nodes = try #require(latency["profile"] as? [[String: Any]])
+        #expect(nodes.contains { ($0["op"] as? String ?? "").hasPrefix("conv") && ($0["gflops"] as? Double ?? 0) > 0 })
+    }
+
+    @Test("bench refuses an unknown convolution policy")
+    func benchBadPolicy() throws {
+        let r = try Self.mtz(["bench", Self.defaultModel, "--convolutions", "fast"])
+        #expect(r.status == 64)
+    }
 }
 
 /// `mtz train`, `mtz eval` and `mtz pack` on real (small) data.

@@ -1,0 +1,156 @@
+/*
+ * winograd.c — the Winograd F(4x4, 3x3) convolution driver (see mtz_winograd.h): eligibility,
+ * the weight transform and packing, block sizing, and the per-block loop
+ *   input transforms (per ISA) -> 36 packed GEMMs (mtz_gemm) -> output transforms (per ISA).
+ */
+#include "internal.h"
+#include "mtz_winograd.h"
+
+#include <string.h>
+
+/* Workspace target per thread, in floats (1 MiB): the block's V and M matrices. */
+#define MTZ_WINO_BLOCK_FLOATS (256u * 1024u)
+#define MTZ_WINO_MAX_BLOCK_TILES 128u
+/* Floor on the block, in GEMM row tiles: B (the transformed weights of one position, in_c x out_c)
+ * is streamed once per block, so the block must be tall enough to amortise it for wide layers. */
+#define MTZ_WINO_MIN_ROW_TILES 4u
+
+enum { MTZ_WINO_POSITIONS = 36 };
+
+int mtz_winograd_eligible(const mtz_conv2d_params *p) {
+    return mtz_conv2d_params_valid(p) && p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1 &&
+           p->stride_w == 1 && p->dilation_h == 1 && p->dilation_w == 1 && p->groups == 1;
+}
+
+size_t mtz_winograd_tiles(const mtz_conv2d_params *p) {
+    return ((p->out_h + 3) / 4) * ((p->out_w + 3) / 4);
+}
+
+static size_t mtz_wino_bias_floats(const mtz_conv2d_params *p) { return (p->out_c + 15) / 16 * 16; }
+
+size_t mtz_winograd_packed_size(mtz_isa isa, const mtz_conv2d_params *p) {
+    return mtz_wino_bias_floats(p) + MTZ_WINO_POSITIONS * mtz_gemm_packed_size(isa, p->in_c, p->out_c);
+}
+
+void mtz_winograd_pack(mtz_isa isa, const mtz_conv2d_params *p, const float *w, const float *bias,
+                       float *packed) {
+    /* G for F(4,3) with points 0, ±1, ±2 (and infinity). */
+    static const double g_mat[6][3] = {
+        {1.0 / 4, 0, 0},
+        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+        {1.0 / 24, 1.0 / 12, 1.0 / 6},
+        {1.0 / 24, -1.0 / 12, 1.0 / 6},
+        {0, 0, 1},
+    };
+    const size_t k = p->in_c, n = p->out_c, nr = mtz_gemm_nr(isa);
+    const size_t set = mtz_gemm_packed_size(isa, k, n), panel = nr * (k + 1);
+    memset(packed, 0, mtz_winograd_packed_size(isa, p) * sizeof(float));
+    for (size_t o = 0; o < n; o++) packed[o] = bias ? bias[o] : 0.0f;
+    float *sets = packed + mtz_wino_bias_floats(p);
+    /* Packed-B layout (mtz_kernels.h): panel o/nr = nr zero biases, then row c holds nr columns. */
+    for (size_t o = 0; o < n; o++) {
+        for (size_t c = 0; c < k; c++) {
+            double g[3][3], t[6][3];
+            for (size_t y = 0; y < 3; y++)
+                for (size_t x = 0; x < 3; x++) g[y][x] = w[((o * 3 + y) * 3 + x) * k + c];
+            for (size_t i = 0; i < 6; i++) /* t = G g */
+                for (size_t x = 0; x < 3; x++)
+                    t[i][x] = g_mat[i][0] * g[0][x] + g_mat[i][1] * g[1][x] + g_mat[i][2] * g[2][x];
+            for (size_t i = 0; i < 6; i++) /* U = t Gᵀ */
+                for (size_t j = 0; j < 6; j++) {
+                    const double u = t[i][0] * g_mat[j][0] + t[i][1] * g_mat[j][1] + t[i][2] * g_mat[j][2];
+                    sets[(6 * i + j) * set + (o / nr) * panel + nr + c * nr + o % nr] = (float)u;
+                }
+        }
+    }
+}
+
+size_t mtz_winograd_block_tiles(mtz_isa isa, const mtz_conv2d_params *p) {
+    const size_t mr = mtz_gemm_mr(isa);
+    size_t tiles = MTZ_WINO_BLOCK_FLOATS / (MTZ_WINO_POSITIONS * (p->in_c + p->out_c));
+    if (tiles > MTZ_WINO_MAX_BLOCK_TILES) tiles = MTZ_WINO_MAX_BLOCK_TILES;
+    if (tiles < MTZ_WINO_MIN_ROW_TILES * mr) tiles = MTZ_WINO_MIN_ROW_TILES * mr;
+    const size_t all = mtz_winograd_tiles(p), all_rounded = (all + mr - 1) / mr * mr;
+    if (tiles > all_rounded) tiles = all_rounded;
+    return tiles / mr * mr;
+}
+
+size_t mtz_winograd_workspace_size(mtz_isa isa, const mtz_conv2d_params *p) {
+    return mtz_winograd_block_tiles(isa, p) * MTZ_WINO_POSITIONS * (p->in_c + p->out_c);
+}
+
+typedef void (*mtz_wino_input_fn)(const float *const rows[6], long col0, size_t in_w, size_t pixel_stride,
+                                  size_t channels, float *v, size_t v_stride);
+typedef void (*mtz_wino_output_fn)(const float *m, size_t m_stride, const float *bias, float *const out_rows[4],
+                                   size_t cols, size_t pixel_stride, size_t channels, int accumulate,
+                                   mtz_activation act);
+
+/* The ISA's transforms; the scalar ones when the ISA is not compiled in or not supported. */
+static void mtz_wino_transforms(mtz_isa isa, mtz_wino_input_fn *in, mtz_wino_output_fn *out) {
+    *in = mtz_f32_wino43_input_scalar;
+    *out = mtz_f32_wino43_output_scalar;
+    if (!mtz_isa_supported(isa)) return;
+    switch (isa) {
+#if MTZ_HAVE_X86
+    case MTZ_ISA_AVX2:
+        *in = mtz_f32_wino43_input_avx2;
+        *out = mtz_f32_wino43_output_avx2;
+        break;
+    case MTZ_ISA_AVX512:
+        *in = mtz_f32_wino43_input_avx512;
+        *out = mtz_f32_wino43_output_avx512;
+        break;
+#endif
+#if MTZ_HAVE_NEON
+    case MTZ_ISA_NEON:
+        *in = mtz_f32_wino43_input_neon;
+        *out = mtz_f32_wino43_output_neon;
+        break;
+#endif
+    default: break;
+    }
+}
+
+void mtz_conv2d_winograd(mtz_isa isa, const mtz_conv2d_params *p, const float *in, const float *packed,
+                         float *out, float *workspace, size_t tile_begin, size_t tile_end, int accumulate,
+                         mtz_activation act) {
+    if (tile_begin >= tile_end) return;
+    mtz_wino_input_fn input_tf;
+    mtz_wino_output_fn output_tf;
+    mtz_wino_transforms(isa, &input_tf, &output_tf);
+    const size_t cin = p->in_c, cout = p->out_c;
+    const size_t tiles_w = (p->out_w + 3) / 4;
+    const size_t block = mtz_winograd_block_tiles(isa, p);
+    const size_t set = mtz_gemm_packed_size(isa, cin, cout);
+    const float *bias = packed;
+    const float *sets = packed + mtz_wino_bias_floats(p);
+    const size_t in_row = p->in_w * p->in_pixel_stride, out_row = p->out_w * p->out_pixel_stride;
+
+    for (size_t t0 = tile_begin; t0 < tile_end; t0 += block) {
+        const size_t nt = tile_end - t0 < block ? tile_end - t0 : block;
+        float *v = workspace;                               /* [36][nt][cin]  */
+        float *m = workspace + MTZ_WINO_POSITIONS * nt * cin; /* [36][nt][cout] */
+        for (size_t t = 0; t < nt; t++) {
+            const size_t ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
+            const float *rows[6];
+            for (size_t i = 0; i < 6; i++) {
+                const long y = (long)(4 * ty + i) - (long)p->pad_top;
+                rows[i] = y >= 0 && y < (long)p->in_h ? in + (size_t)y * in_row : NULL;
+            }
+            input_tf(rows, (long)(4 * tx) - (long)p->pad_left, p->in_w, p->in_pixel_stride, cin, v + t * cin,
+                     nt * cin);
+        }
+        for (size_t xi = 0; xi < MTZ_WINO_POSITIONS; xi++)
+            mtz_gemm(isa, nt, cout, cin, v + xi * nt * cin, cin, sets + xi * set, m + xi * nt * cout, cout, 0,
+                     MTZ_ACT_NONE);
+        for (size_t t = 0; t < nt; t++) {
+            const size_t ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
+            float *rows[4];
+            for (size_t i = 0; i < 4; i++)
+                rows[i] = 4 * ty + i < p->out_h ? out + (4 * ty + i) * out_row + 4 * tx * p->out_pixel_stride : NULL;
+            const size_t cols = p->out_w - 4 * tx < 4 ? p->out_w - 4 * tx : 4;
+            output_tf(m + t * cout, nt * cout, bias, rows, cols, p->out_pixel_stride, cout, accumulate, act);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+/*
+ * winograd_avx2.c — AVX2 + FMA3 Winograd F(4x4, 3x3) tile transforms (see winograd_template.h):
+ * 8 channels per vector; the channels past the last multiple of 8 go to the scalar transforms.
+ */
+#include "internal.h"
+
+#if MTZ_HAVE_X86
+#include <immintrin.h>
+
+typedef __m256 vec_t;
+#define VL 8
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_STORE(p, x) _mm256_storeu_ps((p), (x))
+#define V_SET1(s) _mm256_set1_ps(s)
+#define V_ZERO() _mm256_setzero_ps()
+#define V_ADD(a, b) _mm256_add_ps((a), (b))
+#define V_SUB(a, b) _mm256_sub_ps((a), (b))
+#define V_MUL(a, b) _mm256_mul_ps((a), (b))
+#define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define V_MAX(a, b) _mm256_max_ps((a), (b))
+#define V_MIN(a, b) _mm256_min_ps((a), (b))
+#define MTZ_WG_SUFFIX(name) name##_avx2
+#define MTZ_WG_ATTR __attribute__((target("avx2,fma")))
+#define MTZ_WG_TAIL_INPUT mtz_f32_wino43_input_scalar
+#define MTZ_WG_TAIL_OUTPUT mtz_f32_wino43_output_scalar
+
+#include "winograd_template.h"
+
+#endif /* MTZ_HAVE_X86 */

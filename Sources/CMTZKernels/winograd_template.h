@@ -1,0 +1,134 @@
+/*
+ * winograd_template.h — the Winograd F(4x4, 3x3) input and output tile transforms, written once
+ * over a small vector vocabulary and instantiated per ISA by winograd_{scalar,avx2,avx512,neon}.c.
+ * Not a header of its own: each includer defines, then includes this file once.
+ *
+ *   MTZ_WG_SUFFIX(name)   appends the ISA to a function name (e.g. name##_avx2)
+ *   MTZ_WG_ATTR           the per-function target attribute (empty for scalar and NEON)
+ *   MTZ_WG_TAIL_INPUT / MTZ_WG_TAIL_OUTPUT
+ *                         the functions that handle the channels past the last full vector
+ *                         (the scalar instantiation; for scalar itself, nothing is left)
+ *   vec_t, VL             vector type and lanes
+ *   V_LOAD(p), V_STORE(p, x), V_SET1(s), V_ZERO(), V_ADD, V_SUB, V_MUL(a, b), V_FMA(a, b, c) = a*b+c,
+ *   V_MAX, V_MIN
+ *
+ * The transforms work on vectors of channels (NHWC keeps a pixel's channels contiguous), one 6x6
+ * tile at a time, in the Lavin & Gray form with interpolation points 0, ±1, ±2 and infinity:
+ *
+ *   input   V = Bᵀ d B   with Bᵀ = [4  0 -5  0 1 0;  0 -4 -4  1 1 0;  0  4 -4 -1 1 0;
+ *                                   0 -2 -1  2 1 0;  0  2 -1 -2 1 0;  0  4  0 -5 0 1]
+ *   output  Y = Aᵀ M A   with Aᵀ = [1 1  1 1  1 0;  0 1 -1 2 -2 0;  0 1 1 4 4 0;  0 1 -1 8 -8 1]
+ *
+ * (the weight side, U = G g Gᵀ, is computed once at load time in winograd.c). Every output element
+ * goes through the same operations in the same order whatever the ISA's vector width, except that
+ * FMA contraction differs between ISAs: results agree across ISAs within the tolerance, not bitwise.
+ */
+
+/* One column (or row) of Bᵀ d: six inputs at stride `s` → six outputs at stride `s`. */
+#define MTZ_WG_BT6(x0, x1, x2, x3, x4, x5, y0, y1, y2, y3, y4, y5)                                  \
+    do {                                                                                              \
+        const vec_t m4_ = V_SET1(-4.0f), m5_ = V_SET1(-5.0f), p4_ = V_SET1(4.0f), p2_ = V_SET1(2.0f); \
+        const vec_t a_ = V_FMA(x2, m4_, x4);          /* x4 - 4 x2 */                               \
+        const vec_t b_ = V_FMA(x1, m4_, x3);          /* x3 - 4 x1 */                               \
+        const vec_t c_ = V_SUB(x4, x2);               /* x4 - x2   */                               \
+        const vec_t e_ = V_MUL(V_SUB(x3, x1), p2_);   /* 2 (x3 - x1) */                             \
+        y0 = V_FMA(x2, m5_, V_FMA(x0, p4_, x4));      /* 4 x0 - 5 x2 + x4 */                        \
+        y1 = V_ADD(a_, b_);                                                                           \
+        y2 = V_SUB(a_, b_);                                                                           \
+        y3 = V_ADD(c_, e_);                                                                           \
+        y4 = V_SUB(c_, e_);                                                                           \
+        y5 = V_FMA(x3, m5_, V_FMA(x1, p4_, x5));      /* 4 x1 - 5 x3 + x5 */                        \
+    } while (0)
+
+/* One column (or row) of Aᵀ m: six inputs → four outputs. */
+#define MTZ_WG_AT6(x0, x1, x2, x3, x4, x5, y0, y1, y2, y3)                                          \
+    do {                                                                                              \
+        const vec_t s12_ = V_ADD(x1, x2), d12_ = V_SUB(x1, x2);                                       \
+        const vec_t s34_ = V_ADD(x3, x4), d34_ = V_SUB(x3, x4);                                       \
+        y0 = V_ADD(V_ADD(x0, s12_), s34_);                                                            \
+        y1 = V_FMA(d34_, V_SET1(2.0f), d12_);                                                         \
+        y2 = V_FMA(s34_, V_SET1(4.0f), s12_);                                                         \
+        y3 = V_ADD(V_FMA(d34_, V_SET1(8.0f), d12_), x5);                                              \
+    } while (0)
+
+/*
+ * Input transform of one 6x6 tile for channels [0, channels): rows[i] points at input row i of the
+ * tile (NULL when that row lies in the padding), column j reads pixel col0 + j when it lies in
+ * [0, in_w) (else zero), pixels `pixel_stride` floats apart. Writes V[ξ][c] at v + ξ*v_stride + c,
+ * ξ = 6*row + column.
+ */
+MTZ_WG_ATTR void MTZ_WG_SUFFIX(mtz_f32_wino43_input)(const float *const rows[6], long col0, size_t in_w,
+                                                     size_t pixel_stride, size_t channels, float *v,
+                                                     size_t v_stride) {
+    const float *cols[6][6]; /* pixel pointers; NULL where the tap is padding */
+    for (size_t i = 0; i < 6; i++)
+        for (size_t j = 0; j < 6; j++) {
+            const long x = col0 + (long)j;
+            cols[i][j] = rows[i] && x >= 0 && x < (long)in_w ? rows[i] + (size_t)x * pixel_stride : NULL;
+        }
+    size_t c = 0;
+    for (; c + VL <= channels; c += VL) {
+        vec_t t[6][6];
+        for (size_t j = 0; j < 6; j++) { /* columns: t = Bᵀ d */
+            vec_t d[6];
+            for (size_t i = 0; i < 6; i++) d[i] = cols[i][j] ? V_LOAD(cols[i][j] + c) : V_ZERO();
+            MTZ_WG_BT6(d[0], d[1], d[2], d[3], d[4], d[5], t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j]);
+        }
+        for (size_t i = 0; i < 6; i++) { /* rows: V = t B */
+            vec_t r[6];
+            MTZ_WG_BT6(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r[0], r[1], r[2], r[3], r[4], r[5]);
+            for (size_t j = 0; j < 6; j++) V_STORE(v + (6 * i + j) * v_stride + c, r[j]);
+        }
+    }
+#ifdef MTZ_WG_TAIL_INPUT
+    if (c < channels) {
+        const float *tail_rows[6];
+        for (size_t i = 0; i < 6; i++) tail_rows[i] = rows[i] ? rows[i] + c : NULL;
+        MTZ_WG_TAIL_INPUT(tail_rows, col0, in_w, pixel_stride, channels - c, v + c, v_stride);
+    }
+#endif
+}
+
+/*
+ * Output transform of one tile for channels [0, channels): reads M[ξ][c] at m + ξ*m_stride + c,
+ * computes Y = Aᵀ M A + bias[c] (+ the existing output when accumulate), applies `act` and writes
+ * output row i (0..3) at out_rows[i] (NULL: past the bottom edge, not written), columns [0, cols)
+ * at pixel stride `pixel_stride`.
+ */
+MTZ_WG_ATTR void MTZ_WG_SUFFIX(mtz_f32_wino43_output)(const float *m, size_t m_stride, const float *bias,
+                                                      float *const out_rows[4], size_t cols,
+                                                      size_t pixel_stride, size_t channels, int accumulate,
+                                                      mtz_activation act) {
+    size_t c = 0;
+    for (; c + VL <= channels; c += VL) {
+        vec_t t[4][6];
+        for (size_t j = 0; j < 6; j++) { /* columns: t = Aᵀ M */
+            vec_t x[6];
+            for (size_t i = 0; i < 6; i++) x[i] = V_LOAD(m + (6 * i + j) * m_stride + c);
+            MTZ_WG_AT6(x[0], x[1], x[2], x[3], x[4], x[5], t[0][j], t[1][j], t[2][j], t[3][j]);
+        }
+        const vec_t b = bias ? V_LOAD(bias + c) : V_ZERO();
+        for (size_t i = 0; i < 4; i++) { /* rows: Y = t A */
+            if (!out_rows[i]) break;
+            vec_t y[4];
+            MTZ_WG_AT6(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], y[0], y[1], y[2], y[3]);
+            for (size_t j = 0; j < cols; j++) {
+                float *o = out_rows[i] + j * pixel_stride + c;
+                vec_t r = V_ADD(y[j], b);
+                if (accumulate) r = V_ADD(r, V_LOAD(o));
+                if (act == MTZ_ACT_RELU) r = V_MAX(r, V_ZERO());
+                else if (act == MTZ_ACT_RELU6) r = V_MIN(V_MAX(r, V_ZERO()), V_SET1(6.0f));
+                V_STORE(o, r);
+                if (act == MTZ_ACT_SIGMOID || act == MTZ_ACT_TANH) mtz_act_rows_scalar(o, 1, VL, 0, act);
+            }
+        }
+    }
+#ifdef MTZ_WG_TAIL_OUTPUT
+    if (c < channels) {
+        float *tail_rows[4];
+        for (size_t i = 0; i < 4; i++) tail_rows[i] = out_rows[i] ? out_rows[i] + c : NULL;
+        MTZ_WG_TAIL_OUTPUT(m + c, m_stride, bias ? bias + c : NULL, tail_rows, cols, pixel_stride, channels - c,
+                           accumulate, act);
+    }
+#endif
+}

@@ -1,0 +1,137 @@
+// Winograd F(4x4, 3x3) convolution against the im2col/GEMM convolution (the direct path) and the
+// naive double-precision reference, on every ISA this machine can run.
+//
+// Tolerance, relative to the output's magnitude: max |winograd - reference| <= 1e-4 * max |reference|
+// over the whole output (per layer, not per element). Why that form: Winograd computes each output
+// as a sum of transformed products whose terms are up to ~10x larger than the output itself (the
+// transforms multiply by up to 8 and 5 and cancel afterwards), so its rounding error scales with the
+// magnitude of the layer's values, not with each element; a near-zero output element gets an absolute
+// error of the layer's scale. fp32 rounding (6e-8) times that amplification times the sqrt-growth of
+// the in_c*9-term sums gives ~1e-6..1e-5, which is what these shapes measure (1.6e-5 at in_c = 512);
+// 1e-4 leaves a 6x margin and still catches any wrong coefficient, tap or edge (those are >= 1e-2).
+// The GEMM path is held to the same bound against the reference, and the two paths to twice it
+// against each other.
+// Every case also checks that input gaps (NaN) are never read, output gaps keep their sentinel, and
+// that computing tiles [0, a) then [a, end) is bit-identical to one call (the thread split).
+import CMTZKernels
+import Testing
+
+/// Runs `c` (a 3x3 stride-1 case) through Winograd and the GEMM path on `isa`; a failure
+/// description, or nil.
+func checkWinograd(_ c: ConvCase, isa: mtz_isa, seed: UInt64) -> String? {
+    guard var p = c.params else { return "\(c): window larger than padded input (bad test case)" }
+    guard mtz_winograd_eligible(&p) == 1 else { return "\(c): not eligible for Winograd" }
+    var rng = KernelTestRNG(seed: seed)
+    let pixels = p.out_h * p.out_w
+    let input = stridedView(pixels: c.inH * c.inW, channels: c.inC, stride: p.in_pixel_stride, gapValue: .nan, &rng)
+    let weights = FloatBuffer(random: c.outC * 9 * c.inC, &rng)
+    let bias = FloatBuffer(random: c.outC, &rng)
+    let expected = stridedView(pixels: pixels, channels: c.outC, stride: p.out_pixel_stride, gapValue: outputSentinel, &rng)
+    let whole = expected.copy(), split = expected.copy(), gemm = expected.copy()
+    let acc: Int32 = c.accumulate ? 1 : 0
+    mtz_conv2d_reference(&p, input.base, weights.base, bias.base, expected.base, acc, c.act)
+
+    let packed = FloatBuffer(count: mtz_winograd_packed_size(isa, &p))
+    mtz_winograd_pack(isa, &p, weights.base, bias.base, packed.base)
+    let workspace = FloatBuffer(count: mtz_winograd_workspace_size(isa, &p))
+    let tiles = mtz_winograd_tiles(&p)
+    let cut = tiles / 3 + (tiles > 1 ? 1 : 0)
+    mtz_conv2d_winograd(isa, &p, input.base, packed.base, whole.base, workspace.base, 0, tiles, acc, c.act)
+    mtz_conv2d_winograd(isa, &p, input.base, packed.base, split.base, workspace.base, 0, cut, acc, c.act)
+    mtz_conv2d_winograd(isa, &p, input.base, packed.base, split.base, workspace.base, cut, tiles, acc, c.act)
+
+    let gemmPacked = FloatBuffer(count: mtz_conv2d_packed_size(isa, &p))
+    mtz_conv2d_pack(isa, &p, weights.base, bias.base, gemmPacked.base)
+    let gemmWorkspace = FloatBuffer(count: max(1, mtz_conv2d_workspace_size(isa, &p)))
+    mtz_conv2d(isa, &p, input.base, gemmPacked.base, gemm.base, gemmWorkspace.base, 0, pixels, acc, c.act)
+
+    let where_ = "\(isaName(isa)) \(c)"
+    var magnitude: Float = 0
+    for px in 0..<pixels { for o in 0..<c.outC { magnitude = max(magnitude, abs(expected[px * p.out_pixel_stride + o])) } }
+    let bound = 1e-4 * max(magnitude, 1e-3)
+    for (name, got, limit) in [("winograd", whole, bound), ("gemm", gemm, bound)] {
+        for px in 0..<pixels {
+            for o in 0..<c.outC {
+                let g = got[px * p.out_pixel_stride + o], e = expected[px * p.out_pixel_stride + o]
+                if !(abs(g - e) <= limit) { return "\(where_): \(name) pixel \(px) channel \(o): got \(g), expected \(e) (bound \(limit))" }
+            }
+        }
+    }
+    for px in 0..<pixels {
+        for o in 0..<c.outC where !(abs(whole[px * p.out_pixel_stride + o] - gemm[px * p.out_pixel_stride + o]) <= 2 * bound) {
+            return "\(where_): winograd and gemm differ at pixel \(px) channel \(o)"
+        }
+        for i in c.outC..<p.out_pixel_stride where whole[px * p.out_pixel_stride + i] != outputSentinel {
+            return "\(where_): wrote into output gap at pixel \(px)"
+        }
+    }
+    if !whole.bitwiseEqual(split) { return "\(where_): split at tile \(cut) differs from one call" }
+    return nil
+}
+
+private func expectWinogradPasses(_ cases: [ConvCase], sourceLocation: SourceLocation = #_sourceLocation) {
+    var failures: [String] = []
+    for isa in runnableISAs {
+        for (i, c) in cases.enumerated() {
+            if let f = checkWinograd(c, isa: isa, seed: UInt64(i) &* 104_729 &+ 3) { failures.append(f) }
+        }
+    }
+    #expect(failures.isEmpty, "\(failures.count) failures, e.g.:\n\(failures.prefix(5).joined(separator: "\n"))",
+            sourceLocation: sourceLocation)
+}
+
+@Suite struct WinogradTests {
+    /// Sizes that are and are not multiples of the 4x4 tile (down to 1x1 outputs), padding 0, 1 and
+    /// 2 (symmetric and one-sided), channel counts off every vector width, gaps, accumulate and every
+    /// activation.
+    @Test func grid() {
+        var cases: [ConvCase] = []
+        var n = 0
+        let sizes = [(3, 3), (4, 4), (5, 7), (6, 6), (8, 8), (9, 11), (13, 6), (1, 5), (16, 17)]
+        let channels = [(1, 1), (3, 5), (8, 16), (17, 33), (16, 32), (31, 7), (40, 24)]
+        for (h, w) in sizes {
+            for (cin, cout) in channels {
+                for pad in 0...2 {
+                    n += 1
+                    var c = ConvCase(inH: h, inW: w, inC: cin, outC: cout, kH: 3, kW: 3)
+                    switch pad {
+                    case 0: break
+                    case 1: (c.padTop, c.padBottom, c.padLeft, c.padRight) = (1, 1, 1, 1)
+                    default: (c.padTop, c.padBottom, c.padLeft, c.padRight) = n % 2 == 0 ? (2, 0, 0, 2) : (0, 2, 2, 1)
+                    }
+                    c.inGap = n % 3 == 0 ? 3 : 0
+                    c.outGap = n % 4 == 1 ? 2 : 0
+                    c.accumulate = n % 2 == 1
+                    c.act = allActivations[n % allActivations.count]
+                    if c.params != nil { cases.append(c) }
+                }
+            }
+        }
+        #expect(cases.count >= 150)
+        expectWinogradPasses(cases)
+    }
+
+    /// Layer shapes of real networks (VGG/ResNet widths, map sizes that 4 does and does not divide),
+    /// where the tile blocks and the GEMMs' K blocks (in_c > 384) come into play.
+    @Test func networkShapes() {
+        let cases = [(28, 28, 64, 64), (14, 14, 128, 256), (7, 7, 512, 512), (10, 10, 400, 96), (30, 22, 96, 130)].map {
+            ConvCase(inH: $0.0, inW: $0.1, inC: $0.2, outC: $0.3, kH: 3, kW: 3, padTop: 1, padBottom: 1, padLeft: 1, padRight: 1,
+                     act: MTZ_ACT_RELU)
+        }
+        expectWinogradPasses(cases)
+    }
+
+    /// Only 3x3, stride 1, dilation 1, ungrouped convolutions are eligible.
+    @Test func eligibility() {
+        func eligible(_ c: ConvCase) -> Bool {
+            var p = c.params!
+            return mtz_winograd_eligible(&p) == 1
+        }
+        #expect(eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 3, kW: 3)))
+        #expect(!eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 3, kW: 3, strideH: 2, strideW: 2)))
+        #expect(!eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 3, kW: 3, dilH: 2, dilW: 2)))
+        #expect(!eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 3, kW: 3, groups: 2)))
+        #expect(!eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 5, kW: 5)))
+        #expect(!eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 1, kW: 3)))
+    }
+}
