@@ -11,9 +11,11 @@ let package = Package(
         .library(name: "MTZImage", targets: ["MTZImage"]),
         .library(name: "MTZTraining", targets: ["MTZTraining"]),
         .library(name: "MTZCompiler", targets: ["MTZCompiler"]),
+        .library(name: "MTZONNX", targets: ["MTZONNX"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
     ],
     targets: [
         // C: GEMM microkernels, packing, convolution drivers, pooling, element-wise ops and the
@@ -51,11 +53,17 @@ let package = Package(
         // Swift: the MTZ compiler — layer-wise Hessians, neuron pairing, weight merging, lowering of
         // zipped networks to multi-head graphs, joint retraining.
         .target(name: "MTZCompiler", dependencies: ["MTZCore", "MTZImage", "MTZRuntime", "MTZTraining", "CMTZKernels"]),
+        // Swift: ONNX import (ONNX graph -> IR Model) and export (IR Model -> one ONNX graph with an
+        // output per task). `Generated/onnx.pb.swift` is generated once from onnx.proto (docs/ONNX.md).
+        .target(
+            name: "MTZONNX",
+            dependencies: ["MTZCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         // The `mtz` command-line tool: parses, calls the libraries, prints.
         .executableTarget(
             name: "MTZCLI",
             dependencies: [
-                "MTZCore", "MTZImage", "MTZRuntime", "MTZTraining", "MTZCompiler", "CMTZKernels",
+                "MTZCore", "MTZImage", "MTZRuntime", "MTZTraining", "MTZCompiler", "MTZONNX", "CMTZKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -70,6 +78,7 @@ let package = Package(
         .testTarget(name: "MTZRuntimeTests", dependencies: ["MTZRuntime", "MTZCore", "MTZImage", "MTZTestSupport", "CMTZAllocationCounter"]),
         .testTarget(name: "MTZTrainingTests", dependencies: ["MTZTraining", "MTZCore", "MTZRuntime", "MTZTestSupport", "CMTZKernels"]),
         .testTarget(name: "MTZCompilerTests", dependencies: ["MTZCompiler", "MTZTraining", "MTZCore", "MTZTestSupport"]),
+        .testTarget(name: "MTZONNXTests", dependencies: ["MTZONNX", "MTZCore", "MTZRuntime", "MTZTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MTZCLITests", dependencies: ["MTZCLI"]),
     ]
 )

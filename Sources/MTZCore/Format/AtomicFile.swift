@@ -9,11 +9,11 @@ import Darwin
 /// Writes whole files atomically: a temporary file in the destination's directory is written,
 /// `fsync`ed and renamed over the destination, so readers see either the old file or the new one,
 /// never a partial file. The temporary file is removed on every failure path.
-enum AtomicFile {
+public enum AtomicFile {
     /// Replaces (or creates) `path` with `bytes`.
     ///
     /// - Throws: `FormatError` (kind `.io`) naming the path and the `strerror` text.
-    static func write(_ bytes: [UInt8], to path: String) throws(FormatError) {
+    public static func write(_ bytes: [UInt8], to path: String) throws(FormatError) {
         guard !path.isEmpty, !path.hasSuffix("/") else {
             throw FormatError(.io, "is not a file path", path: path)
         }
