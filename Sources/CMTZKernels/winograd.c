@@ -8,8 +8,9 @@
 
 #include <string.h>
 
-/* Workspace target per thread, in floats (1 MiB): the block's V and M matrices. */
-#define MTZ_WINO_BLOCK_FLOATS (256u * 1024u)
+/* Workspace target per thread, in floats (512 KiB): the block's V and M matrices stay in L2 next to the
+ * GEMM's B panels (measured on Zen 4, 1 MiB L2: 224x224x64->64 ran ~25 % faster than with 1 MiB). */
+#define MTZ_WINO_BLOCK_FLOATS (128u * 1024u)
 #define MTZ_WINO_MAX_BLOCK_TILES 128u
 /* Floor on the block, in GEMM row tiles: B (the transformed weights of one position, in_c x out_c)
  * is streamed once per block, so the block must be tall enough to amortise it for wide layers. */
@@ -113,23 +114,26 @@ static void mtz_wino_transforms(mtz_isa isa, mtz_wino_input_fn *in, mtz_wino_out
 }
 
 void mtz_conv2d_winograd(mtz_isa isa, const mtz_conv2d_params *p, const float *in, const float *packed,
-                         float *out, float *workspace, size_t tile_begin, size_t tile_end, int accumulate,
-                         mtz_activation act) {
-    if (tile_begin >= tile_end) return;
+                         float *out, float *workspace, size_t tile_begin, size_t tile_end, size_t oc_begin,
+                         size_t oc_end, int accumulate, mtz_activation act) {
+    if (oc_end > p->out_c) oc_end = p->out_c;
+    if (tile_begin >= tile_end || oc_begin >= oc_end) return;
     mtz_wino_input_fn input_tf;
     mtz_wino_output_fn output_tf;
     mtz_wino_transforms(isa, &input_tf, &output_tf);
-    const size_t cin = p->in_c, cout = p->out_c;
+    const size_t cin = p->in_c, cout = oc_end - oc_begin;
     const size_t tiles_w = (p->out_w + 3) / 4;
     const size_t block = mtz_winograd_block_tiles(isa, p);
-    const size_t set = mtz_gemm_packed_size(isa, cin, cout);
-    const float *bias = packed;
-    const float *sets = packed + mtz_wino_bias_floats(p);
+    const size_t set = mtz_gemm_packed_size(isa, cin, p->out_c);
+    /* Column range: whole panels from oc_begin (a multiple of NR), the bias from oc_begin. */
+    const float *bias = packed + oc_begin;
+    const float *sets = packed + mtz_wino_bias_floats(p) + oc_begin / mtz_gemm_nr(isa) * mtz_gemm_panel_stride(isa, cin);
     const size_t in_row = p->in_w * p->in_pixel_stride, out_row = p->out_w * p->out_pixel_stride;
+    float *out_c0 = out + oc_begin;
 
     for (size_t t0 = tile_begin; t0 < tile_end; t0 += block) {
         const size_t nt = tile_end - t0 < block ? tile_end - t0 : block;
-        float *v = workspace;                               /* [36][nt][cin]  */
+        float *v = workspace;                                 /* [36][nt][cin]  */
         float *m = workspace + MTZ_WINO_POSITIONS * nt * cin; /* [36][nt][cout] */
         for (size_t t = 0; t < nt; t++) {
             const size_t ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
@@ -148,7 +152,7 @@ void mtz_conv2d_winograd(mtz_isa isa, const mtz_conv2d_params *p, const float *i
             const size_t ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
             float *rows[4];
             for (size_t i = 0; i < 4; i++)
-                rows[i] = 4 * ty + i < p->out_h ? out + (4 * ty + i) * out_row + 4 * tx * p->out_pixel_stride : NULL;
+                rows[i] = 4 * ty + i < p->out_h ? out_c0 + (4 * ty + i) * out_row + 4 * tx * p->out_pixel_stride : NULL;
             const size_t cols = p->out_w - 4 * tx < 4 ? p->out_w - 4 * tx : 4;
             output_tf(m + t * cout, nt * cout, bias, rows, cols, p->out_pixel_stride, cout, accumulate, act);
         }

@@ -174,10 +174,23 @@ public final class Session {
                         mtz_conv2d(isa, params, x, c.packed.pointer, out, ws, begin, end, accumulate, c.activation)
                     }
                 case .winograd:
-                    // Threads take whole 4×4 output tiles; a tile's result does not depend on the split.
-                    parallel(items: mtz_winograd_tiles(params), granule: 1, work: work) { begin, end, thread in
-                        mtz_conv2d_winograd(isa, params, x, c.packed.pointer, out, workspace.pointer + thread * workspacePerThread,
-                                            begin, end, accumulate, c.activation)
+                    // Threads take whole 4×4 output tiles, or, when there are too few tiles for each
+                    // thread to fill more than one tile block, column panels (so the transformed
+                    // weights are streamed once in all rather than once per thread). Either way an
+                    // element's result does not depend on the split.
+                    let tiles = mtz_winograd_tiles(params)
+                    let ws = workspace.pointer
+                    if tiles < threads * mtz_winograd_block_tiles(isa, params) {
+                        let nr = model.isa.gemmTile.nr
+                        parallel(items: (shape.channels + nr - 1) / nr, granule: 1, work: work) { begin, end, thread in
+                            mtz_conv2d_winograd(isa, params, x, c.packed.pointer, out, ws + thread * workspacePerThread,
+                                                0, tiles, begin * nr, end * nr, accumulate, c.activation)
+                        }
+                    } else {
+                        parallel(items: tiles, granule: 1, work: work) { begin, end, thread in
+                            mtz_conv2d_winograd(isa, params, x, c.packed.pointer, out, ws + thread * workspacePerThread,
+                                                begin, end, 0, shape.channels, accumulate, c.activation)
+                        }
                     }
                 }
             }

@@ -12,7 +12,8 @@
 // The GEMM path is held to the same bound against the reference, and the two paths to twice it
 // against each other.
 // Every case also checks that input gaps (NaN) are never read, output gaps keep their sentinel, and
-// that computing tiles [0, a) then [a, end) is bit-identical to one call (the thread split).
+// that computing tiles [0, a) then [a, end), or the output channels one GEMM panel at a time, is
+// bit-identical to one call (the two thread splits).
 import CMTZKernels
 import Testing
 
@@ -27,7 +28,7 @@ func checkWinograd(_ c: ConvCase, isa: mtz_isa, seed: UInt64) -> String? {
     let weights = FloatBuffer(random: c.outC * 9 * c.inC, &rng)
     let bias = FloatBuffer(random: c.outC, &rng)
     let expected = stridedView(pixels: pixels, channels: c.outC, stride: p.out_pixel_stride, gapValue: outputSentinel, &rng)
-    let whole = expected.copy(), split = expected.copy(), gemm = expected.copy()
+    let whole = expected.copy(), split = expected.copy(), columns = expected.copy(), gemm = expected.copy()
     let acc: Int32 = c.accumulate ? 1 : 0
     mtz_conv2d_reference(&p, input.base, weights.base, bias.base, expected.base, acc, c.act)
 
@@ -36,9 +37,16 @@ func checkWinograd(_ c: ConvCase, isa: mtz_isa, seed: UInt64) -> String? {
     let workspace = FloatBuffer(count: mtz_winograd_workspace_size(isa, &p))
     let tiles = mtz_winograd_tiles(&p)
     let cut = tiles / 3 + (tiles > 1 ? 1 : 0)
-    mtz_conv2d_winograd(isa, &p, input.base, packed.base, whole.base, workspace.base, 0, tiles, acc, c.act)
-    mtz_conv2d_winograd(isa, &p, input.base, packed.base, split.base, workspace.base, 0, cut, acc, c.act)
-    mtz_conv2d_winograd(isa, &p, input.base, packed.base, split.base, workspace.base, cut, tiles, acc, c.act)
+    let nr = mtz_gemm_nr(isa), outC = p.out_c
+    mtz_conv2d_winograd(isa, &p, input.base, packed.base, whole.base, workspace.base, 0, tiles, 0, outC, acc, c.act)
+    mtz_conv2d_winograd(isa, &p, input.base, packed.base, split.base, workspace.base, 0, cut, 0, outC, acc, c.act)
+    mtz_conv2d_winograd(isa, &p, input.base, packed.base, split.base, workspace.base, cut, tiles, 0, outC, acc, c.act)
+    // The other thread split: output channels, in whole GEMM panels (the last range runs past out_c).
+    var oc = 0
+    while oc < outC {
+        mtz_conv2d_winograd(isa, &p, input.base, packed.base, columns.base, workspace.base, 0, tiles, oc, oc + nr, acc, c.act)
+        oc += nr
+    }
 
     let gemmPacked = FloatBuffer(count: mtz_conv2d_packed_size(isa, &p))
     mtz_conv2d_pack(isa, &p, weights.base, bias.base, gemmPacked.base)
@@ -66,6 +74,7 @@ func checkWinograd(_ c: ConvCase, isa: mtz_isa, seed: UInt64) -> String? {
         }
     }
     if !whole.bitwiseEqual(split) { return "\(where_): split at tile \(cut) differs from one call" }
+    if !whole.bitwiseEqual(columns) { return "\(where_): splitting the output channels by panel differs from one call" }
     return nil
 }
 

@@ -42,10 +42,11 @@ import Testing
 
     @Test("Winograd results do not depend on the thread count", arguments: [2, 3])
     func winogradThreadInvariance(threads: Int) throws {
-        // 40×40 and 20×20 maps: 100 and 25 tiles per layer, split unevenly between the threads.
-        let model = RandomModels.convNet(seed: 8, inputSize: 40, channels: [16, 32])
+        // 64×64×16 (256 tiles: split by tiles at 2 threads), 32×32×40 and 16×16×72 (64 and 16 tiles:
+        // split by output-channel panels).
+        let model = RandomModels.convNet(seed: 8, inputSize: 64, channels: [16, 40, 72])
         let loaded = try InferenceModel(model, convolutions: .winogradWhereEligible)
-        #expect(loaded.convolutionAlgorithmCounts[.winograd] == 4)
+        #expect(loaded.convolutionAlgorithmCounts[.winograd] == 6)
         let x = RandomModels.input(for: model, seed: 2)
         let one = try loaded.makeSession(threads: 1).run(input: x)
         let many = try loaded.makeSession(threads: threads).run(input: x)

@@ -13,8 +13,8 @@
  * waste 14-65 % of the work on the 56/28/14-pixel maps of 224-input networks (6 does not divide
  * them; 4 does), and its weights are 7.1x the direct ones instead of 4x.
  *
- * Threads split tile ranges; each output element's reduction order does not depend on the split
- * (nor on the block size), so results do not depend on the thread count. Results differ from the
+ * Threads split tile ranges or output-channel panels; each output element's reduction order does
+ * not depend on the split (nor on the block size), so results do not depend on the thread count. Results differ from the
  * direct convolution by rounding only: tests allow 1e-4 of the output's magnitude (measured
  * ~1e-6..1e-5 on uniform [-1, 1) data with in_c up to 512).
  */
@@ -50,13 +50,19 @@ size_t mtz_winograd_block_tiles(mtz_isa isa, const mtz_conv2d_params *p);
 size_t mtz_winograd_workspace_size(mtz_isa isa, const mtz_conv2d_params *p);
 
 /**
- * Computes the output tiles [tile_begin, tile_end) of out = act(conv(in, W) + bias [+ out]), for an
- * eligible `p` and weights packed by mtz_winograd_pack() for the same ISA. Only the output pixels
- * inside the view are written. `workspace` holds mtz_winograd_workspace_size() floats.
+ * Computes output channels [oc_begin, oc_end) of the output tiles [tile_begin, tile_end) of
+ * out = act(conv(in, W) + bias [+ out]), for an eligible `p` and weights packed by
+ * mtz_winograd_pack() for the same ISA. oc_begin must be a multiple of mtz_gemm_nr(isa); oc_end is
+ * clamped to out_c. Only the output pixels and channels inside the view and ranges are written.
+ * `workspace` holds mtz_winograd_workspace_size() floats.
+ *
+ * Threads split tiles when there are many (each thread then streams all transformed weights once
+ * per tile block) and output channels when there are few (each streams only its columns; the input
+ * transforms are repeated per thread). Either way every element is computed identically.
  */
 void mtz_conv2d_winograd(mtz_isa isa, const mtz_conv2d_params *p, const float *in, const float *packed,
-                         float *out, float *workspace, size_t tile_begin, size_t tile_end, int accumulate,
-                         mtz_activation act);
+                         float *out, float *workspace, size_t tile_begin, size_t tile_end, size_t oc_begin,
+                         size_t oc_end, int accumulate, mtz_activation act);
 
 #ifdef __cplusplus
 }
