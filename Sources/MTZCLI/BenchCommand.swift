@@ -117,7 +117,8 @@ struct BenchCommand: ParsableCommand {
         print("packed weights: \(byteString(report.packedWeightBytes))  arena: \(byteString(report.arenaBytes))  "
             + "scratch: \(byteString(report.workspaceBytes))  peak RSS: \(byteString(report.peakRSSBytes))")
         print("latency over \(result.iterations) runs after \(result.warmup) warm-up: median \(milliseconds(result.medianSeconds)), "
-            + "min \(milliseconds(result.minSeconds)), max \(milliseconds(result.maxSeconds))")
+            + "min \(milliseconds(result.minSeconds)), max \(milliseconds(result.maxSeconds)); "
+            + "CPU time per run \(milliseconds(result.cpuSecondsPerRun))")
         print("  shared part: \(milliseconds(result.medianSharedSeconds))")
         for t in session.tasks { print("  \(t): \(milliseconds(result.medianTaskSeconds[t] ?? 0))") }
         if let nodes = result.profile {

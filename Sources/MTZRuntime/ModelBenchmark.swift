@@ -37,6 +37,10 @@ public enum ModelBenchmark {
         /// Median of the shared part and of each task's own part.
         public var medianSharedSeconds: Double
         public var medianTaskSeconds: [String: Double]
+        /// Process CPU time (user + system, all threads) per timed run: on a loaded machine, where
+        /// the wall-clock latency includes time the threads waited for a core, this is the work one
+        /// run costs (at 1 thread, close to the latency an idle core would give).
+        public var cpuSecondsPerRun: Double
         /// Per executed node in execution order (input node excluded), when profiling was asked for.
         public var profile: [NodeProfile]?
     }
@@ -52,8 +56,10 @@ public enum ModelBenchmark {
         var shared: [Double] = []
         var perTask: [String: [Double]] = [:]
         var perNode = [[Double]](repeating: [], count: profile ? steps.count : 0)
+        var cpuStart = 0.0
         try input.withUnsafeBufferPointer { (p) throws(RuntimeError) in
             for _ in 0..<warmup { try session.run(input: p) }
+            cpuStart = processCPUSeconds()
             for _ in 0..<iterations {
                 try session.run(input: p)
                 totals.append(session.timings.total)
@@ -64,6 +70,7 @@ public enum ModelBenchmark {
                 }
             }
         }
+        let cpuPerRun = (processCPUSeconds() - cpuStart) / Double(iterations)
         let medianTotal = median(totals)
         var nodes: [NodeProfile]?
         if profile {
@@ -80,23 +87,33 @@ public enum ModelBenchmark {
         }
         return Result(iterations: iterations, warmup: warmup, medianSeconds: medianTotal, minSeconds: totals.min()!,
                       maxSeconds: totals.max()!, medianSharedSeconds: median(shared), medianTaskSeconds: perTask.mapValues(median),
-                      profile: nodes)
+                      cpuSecondsPerRun: cpuPerRun, profile: nodes)
     }
 
     /// Peak resident set size of this process so far, in bytes (`getrusage`; 0 where unavailable).
     public static func peakResidentBytes() -> Int {
+        guard let usage = processUsage() else { return 0 }
+        #if canImport(Darwin)
+        return Int(usage.ru_maxrss) // bytes on Darwin
+        #else
+        return Int(usage.ru_maxrss) * 1024 // kilobytes on Linux
+        #endif
+    }
+
+    /// User plus system CPU seconds of this process (all threads) so far.
+    private static func processCPUSeconds() -> Double {
+        guard let u = processUsage() else { return 0 }
+        return Double(u.ru_utime.tv_sec) + Double(u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
+    }
+
+    private static func processUsage() -> rusage? {
         var usage = rusage()
         #if canImport(Glibc)
         let who = __rusage_who_t(RUSAGE_SELF.rawValue)
         #else
         let who = RUSAGE_SELF
         #endif
-        guard getrusage(who, &usage) == 0 else { return 0 }
-        #if canImport(Darwin)
-        return Int(usage.ru_maxrss) // bytes on Darwin
-        #else
-        return Int(usage.ru_maxrss) * 1024 // kilobytes on Linux
-        #endif
+        return getrusage(who, &usage) == 0 ? usage : nil
     }
 
     private static func median(_ v: [Double]) -> Double {

@@ -31,4 +31,42 @@ enum CRC32 {
 
     /// The checksum of a running value.
     static func finish(_ crc: UInt32) -> UInt32 { crc ^ 0xFFFF_FFFF }
+
+    /// Eight 256-entry tables for slicing-by-8: `slices[k*256 + n]` is the CRC contribution of byte
+    /// value `n` followed by `k` zero bytes (`slices[0..<256]` is `table`).
+    static let slices: [UInt32] = {
+        var s = table + [UInt32](repeating: 0, count: 7 * 256)
+        for k in 1..<8 {
+            for n in 0..<256 {
+                let prev = s[(k - 1) * 256 + n]
+                s[k * 256 + n] = (prev >> 8) ^ table[Int(prev & 0xFF)]
+            }
+        }
+        return s
+    }()
+
+    /// The CRC-32 of raw memory (what the reader checks every section with), eight bytes per step
+    /// (slicing-by-8): about 5× the byte-at-a-time speed, which makes it a small part of loading a
+    /// model rather than most of it.
+    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        let n = bytes.count
+        var c = start
+        var i = 0
+        slices.withUnsafeBufferPointer { t in
+            while i + 8 <= n {
+                let lo = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self)) ^ c
+                let hi = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self))
+                c = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
+                    ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
+                    ^ t[256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
+                i += 8
+            }
+            while i < n {
+                c = t[Int((c ^ UInt32(bytes[i])) & 0xFF)] ^ (c >> 8)
+                i += 1
+            }
+        }
+        return finish(c)
+    }
 }
