@@ -46,9 +46,15 @@ struct ImportCommand: ParsableCommand {
     @Option(name: .long, help: "Description stored in the model's metadata.")
     var description: String?
 
+    @Option(name: .long, help: "Extra metadata KEY=VALUE (repeatable), e.g. task.digits.dataset=mnist so that mtz eval and mtz zip find the task's dataset.")
+    var metadata: [String] = []
+
     func validate() throws {
         if let inputSpec { _ = try parseInputSpec(inputSpec, into: ONNXImportOptions()) }
         if let task, taskList(task).isEmpty { throw ValidationError("--task is empty") }
+        for entry in metadata where !entry.contains("=") || entry.hasPrefix("=") {
+            throw ValidationError("--metadata \(entry): expected KEY=VALUE")
+        }
     }
 
     func run() throws {
@@ -72,6 +78,10 @@ struct ImportCommand: ParsableCommand {
             imported = try ONNXImporter.importModel(contentsOf: model, options: options)
             imported.metadata["source"] = URL(fileURLWithPath: model).lastPathComponent
             if let description { imported.metadata["description"] = description }
+            for entry in metadata {
+                let kv = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                imported.metadata[String(kv[0])] = String(kv[1])
+            }
             try ModelFile.write(imported, to: output)
             let stats = try ModelStatistics(imported)
             print("wrote \(output): \(imported.nodes.count) nodes, input \(imported.input.width)x\(imported.input.height) \(imported.input.format.name), tasks \(imported.tasks.map(\.name).joined(separator: ", ")), \(grouped(stats.parameters)) parameters")

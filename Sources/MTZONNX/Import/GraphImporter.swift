@@ -7,6 +7,13 @@ enum Layout: Equatable {
     case standard
     /// `[N, H, W, C]` after `Transpose(0, 2, 3, 1)`: only a flatten may consume it.
     case channelsLast
+    /// `[N, C, H, W]` with H = 1 or W = 1 held as an IR value of width H and height W (the same
+    /// bytes), e.g. `[N, C, L, 1]` after unsqueezing a 1-D value: pooling swaps its window axes.
+    case swappedHW
+    /// `[N, g, C/g, H, W]` (a channel shuffle's first reshape) of a standard `[N, C, H, W]` value;
+    /// `transposed` after `Transpose(0, 2, 1, 3, 4)`, when dims are `[N, C/g, g, H, W]` and the IR
+    /// value still holds the channels in the original order until the reshape back permutes them.
+    case channelGroups(groups: Int, transposed: Bool)
     /// `[N, C·H·W]` flattened in ONNX's CHW order while the IR value (an IR flatten) is in HWC order;
     /// a `Gemm`/`MatMul` reading it has its weight columns permuted.
     case flattenedCHW(ValueShape)
@@ -25,6 +32,8 @@ struct RuntimeValue {
     static func irShape(dims: [Int], layout: Layout) -> ValueShape {
         switch (layout, dims.count) {
         case (.channelsLast, 4): return ValueShape(height: dims[1], width: dims[2], channels: dims[3])
+        case (.swappedHW, 4): return ValueShape(height: dims[3], width: dims[2], channels: dims[1])
+        case (.channelGroups, 5): return ValueShape(height: dims[3], width: dims[4], channels: dims[1] * dims[2])
         case (_, 4): return ValueShape(height: dims[2], width: dims[3], channels: dims[1])
         case (_, 3): return ValueShape(height: 1, width: dims[2], channels: dims[1])
         case (_, 2): return ValueShape(height: 1, width: 1, channels: dims[1])
@@ -240,6 +249,9 @@ struct GraphImporter {
             if case .flattenedCHW = a.layout {
                 throw ONNXError(.unsupported, "graph output '\(output.name)' is a flattened feature map in CHW order; mtz stores flattened values in HWC order, so only a Gemm/MatMul may read it")
             }
+            if case .channelGroups = a.layout {
+                throw ONNXError(.unsupported, "graph output '\(output.name)' is a rank-5 channel-group view")
+            }
             if a.layout == .channelsLast {
                 throw ONNXError(.unsupported, "graph output '\(output.name)' is a transposed (NHWC) value")
             }
@@ -278,11 +290,12 @@ struct GraphImporter {
         }
         let model = Model(input: inputSpec, nodes: nodes, weights: weights, tasks: tasks, metadata: metadata)
         do {
-            _ = try model.validate()
+            // The deployment form, as `mtz train` writes it: batch norms folded into the convolution
+            // or FC layer before them, activations fused, nodes no output needs dropped.
+            return try model.optimized()
         } catch {
             throw ONNXError(.invalidModel, "the imported network is not a valid mtz model: \(error.message)")
         }
-        return model
     }
 
     // MARK: - Building blocks

@@ -93,6 +93,11 @@ extension GraphImporter {
         case "Transpose":
             var a = try activation(ins, 0)
             let perm = try attrs.ints("perm") ?? Array((0..<a.dims.count).reversed())
+            if case .channelGroups(let g, let t) = a.layout, perm == [0, 2, 1, 3, 4] {
+                a.dims.swapAt(1, 2)
+                a.layout = .channelGroups(groups: g, transposed: !t)
+                return [.activation(a)]
+            }
             guard a.dims.count == 4, perm == [0, 2, 3, 1], a.layout == .standard else {
                 throw ONNXError(.unsupported, "Transpose with perm \(perm) of a computed tensor (only [0, 2, 3, 1] before a flatten is supported)")
             }
@@ -168,7 +173,7 @@ extension GraphImporter {
         var outW: Int
     }
 
-    func geometry(input a: RuntimeValue, kernel: [Int], attrs: Attributes, ceil: Bool = false) throws(ONNXError) -> (Geometry, extraBottom: Int, extraRight: Int) {
+    func geometry(input a: RuntimeValue, kernel: [Int], attrs: Attributes, ceil: Bool = false, swapAxes: Bool = false) throws(ONNXError) -> (Geometry, extraBottom: Int, extraRight: Int) {
         let spatial = a.dims.count - 2
         guard spatial == 1 || spatial == 2 else {
             throw ONNXError(.unsupported, "\(spatial)-D windows are not supported (1-D and 2-D are)")
@@ -176,9 +181,14 @@ extension GraphImporter {
         guard kernel.count == spatial, kernel.allSatisfy({ (1...ModelLimits.maxWindowParameter).contains($0) }) else {
             throw ONNXError(.shape, "kernel shape \(kernel) does not fit a \(spatial)-D input")
         }
-        let strides = try attrs.ints("strides") ?? [Int](repeating: 1, count: spatial)
-        let dilations = try attrs.ints("dilations") ?? [Int](repeating: 1, count: spatial)
+        var strides = try attrs.ints("strides") ?? [Int](repeating: 1, count: spatial)
+        var dilations = try attrs.ints("dilations") ?? [Int](repeating: 1, count: spatial)
         var pads = try attrs.ints("pads") ?? [Int](repeating: 0, count: 2 * spatial)
+        if swapAxes, spatial == 2, strides.count == 2, dilations.count == 2, pads.count == 4 {
+            strides.reverse()
+            dilations.reverse()
+            pads = [pads[1], pads[0], pads[3], pads[2]]
+        }
         guard strides.count == spatial, dilations.count == spatial, pads.count == 2 * spatial,
               (strides + dilations).allSatisfy({ (1...ModelLimits.maxWindowParameter).contains($0) }),
               pads.allSatisfy({ (0...ModelLimits.maxWindowParameter).contains($0) }) else {
@@ -287,7 +297,7 @@ extension GraphImporter {
         var weight = w
         switch x.layout {
         case .standard: break
-        case .channelsLast: throw ONNXError(.unsupported, "Gemm over a transposed value")
+        case .channelsLast, .swappedHW, .channelGroups: throw ONNXError(.unsupported, "Gemm over a transposed value")
         case .flattenedCHW(let s):
             // ONNX column c·H·W + h·W + w is IR column (h·W + w)·C + c.
             let hw = s.height * s.width
@@ -374,8 +384,8 @@ extension GraphImporter {
         while shape.count > a.dims.count - 1, shape.first == 1 { shape.removeFirst() }
         guard shape.count == a.dims.count - 1, shape[0] == channels, shape.dropFirst().allSatisfy({ $0 == 1 }) else { return nil }
         switch a.layout {
-        case .standard: return c.floats
-        case .channelsLast, .flattenedCHW: return nil
+        case .standard, .swappedHW: return c.floats
+        case .channelsLast, .flattenedCHW, .channelGroups: return nil
         }
     }
 
@@ -473,21 +483,31 @@ extension GraphImporter {
     // MARK: - Pooling and normalisation
 
     mutating func pool(_ isMax: Bool, _ ins: [ImportedValue?], _ attrs: Attributes, name: String) throws(ONNXError) -> RuntimeValue {
-        let x = try standard(try activation(ins, 0), isMax ? "MaxPool" : "AveragePool")
-        guard let kernel = try attrs.ints("kernel_shape") else { throw ONNXError(.malformed, "no kernel_shape") }
+        var x = try activation(ins, 0)
+        guard var kernel = try attrs.ints("kernel_shape") else { throw ONNXError(.malformed, "no kernel_shape") }
+        let swapped = x.layout == .swappedHW
+        if swapped {
+            // Pool the IR value (width H, height W) with the window's axes swapped.
+            x = RuntimeValue(ref: x.ref, dims: [x.dims[0], x.dims[1], x.dims[3], x.dims[2]], layout: .standard)
+            kernel.reverse()
+        }
+        x = try standard(x, isMax ? "MaxPool" : "AveragePool")
         if let d = try attrs.ints("dilations"), d.contains(where: { $0 != 1 }) {
             throw ONNXError(.unsupported, "pooling with dilations \(d)")
         }
         if try attrs.int("storage_order") ?? 0 != 0 { throw ONNXError(.unsupported, "storage_order 1") }
         let ceil = try attrs.int("ceil_mode") ?? 0 != 0
         let includePad = try attrs.int("count_include_pad") ?? 0 != 0
-        let (g, extraB, extraR) = try geometry(input: x, kernel: kernel, attrs: attrs, ceil: ceil)
+        let (g, extraB, extraR) = try geometry(input: x, kernel: kernel, attrs: attrs, ceil: ceil, swapAxes: swapped)
         if !isMax, includePad, extraB + extraR > 0 {
             throw ONNXError(.unsupported, "AveragePool with ceil_mode and count_include_pad where windows pass the padded input")
         }
         let p = Pool(window: g.window, countIncludePad: includePad)
         let dims = outDims(x, channels: x.dims[1], g)
         let index = addNode(name, isMax ? .maxPool(p) : .averagePool(p), inputs: [x.ref], shape: RuntimeValue.irShape(dims: dims, layout: .standard))
+        if swapped {
+            return RuntimeValue(ref: ValueRef(index), dims: [dims[0], dims[1], dims[3], dims[2]], layout: .swappedHW)
+        }
         return RuntimeValue(ref: ValueRef(index), dims: dims, layout: .standard)
     }
 
@@ -563,26 +583,55 @@ extension GraphImporter {
     /// A value with new dimensions of the same elements: free when the IR shape stays the same,
     /// an IR flatten to `[N, features]` otherwise.
     mutating func reshape(_ a: RuntimeValue, to dims: [Int], name: String) throws(ONNXError) -> RuntimeValue {
+        if let shuffled = try channelShuffle(a, to: dims, name: name) { return shuffled }
         guard dims.first == a.dims[0], (2...4).contains(dims.count) else {
             throw ONNXError(.unsupported, "reshaping \(a.dims) to \(dims) (the batch dimension must stay first, rank 2 to 4)")
         }
         guard dims.reduce(1, *) == a.dims.reduce(1, *) else { throw ONNXError(.shape, "reshaping \(a.dims) to \(dims) changes the element count") }
         switch a.layout {
-        case .standard:
+        case .standard, .swappedHW:
             if RuntimeValue.irShape(dims: dims, layout: .standard) == a.irShape {
                 return RuntimeValue(ref: a.ref, dims: dims, layout: .standard)
+            }
+            if dims.count == 4, dims[2] == 1 || dims[3] == 1, RuntimeValue.irShape(dims: dims, layout: .swappedHW) == a.irShape {
+                return RuntimeValue(ref: a.ref, dims: dims, layout: .swappedHW)
             }
         case .flattenedCHW:
             if dims.count == 2 { return RuntimeValue(ref: a.ref, dims: dims, layout: a.layout) }
             throw ONNXError(.unsupported, "reshaping a CHW-flattened value back to \(dims)")
         case .channelsLast:
             break
+        case .channelGroups:
+            throw ONNXError(.unsupported, "reshaping channel groups \(a.dims) to \(dims)")
         }
         guard dims.count == 2 else { throw ONNXError(.unsupported, "reshaping \(a.dims) to \(dims) (only flattening to [N, features] is supported)") }
         let s = a.irShape
-        let layout: Layout = a.layout == .standard && s.height * s.width > 1 && s.channels > 1 ? .flattenedCHW(s) : .standard
+        let layout: Layout = a.layout != .channelsLast && s.height * s.width > 1 && s.channels > 1 ? .flattenedCHW(s) : .standard
         let index = addNode(name, .flatten, inputs: [a.ref], shape: ValueShape(height: 1, width: 1, channels: dims[1]))
         return RuntimeValue(ref: ValueRef(index), dims: dims, layout: layout)
+    }
+
+    /// The reshapes of a channel shuffle (`[N, C, H, W]` → `[N, g, C/g, H, W]` → transpose →
+    /// `[N, C, H, W]`): free, except the last, which is an exact 1×1 convolution with a permutation
+    /// matrix as weights. Nil when `a` and `dims` are not such a reshape.
+    mutating func channelShuffle(_ a: RuntimeValue, to dims: [Int], name: String) throws(ONNXError) -> RuntimeValue? {
+        if a.layout == .standard, a.dims.count == 4, dims.count == 5, dims[0] == a.dims[0], dims[1] >= 1,
+           dims[1] * dims[2] == a.dims[1], dims[3] == a.dims[2], dims[4] == a.dims[3] {
+            return RuntimeValue(ref: a.ref, dims: dims, layout: .channelGroups(groups: dims[1], transposed: false))
+        }
+        guard case .channelGroups(let g, let transposed) = a.layout else { return nil }
+        let c = a.dims[1] * a.dims[2]
+        guard dims == [a.dims[0], c, a.dims[3], a.dims[4]] else {
+            throw ONNXError(.unsupported, "reshaping channel groups \(a.dims) to \(dims)")
+        }
+        if !transposed { return RuntimeValue(ref: a.ref, dims: dims, layout: .standard) }
+        let k = c / g
+        var permutation = [Float](repeating: 0, count: c * c)
+        for o in 0..<c { permutation[o * c + (o % g) * k + o / g] = 1 }
+        let w = addWeight("\(name).shuffle", shape: [c, 1, 1, c], values: permutation)
+        let op = Conv2D(window: Window(kernelH: 1, kernelW: 1), outChannels: c, weight: w, bias: nil)
+        let index = addNode(name, .conv2d(op), inputs: [a.ref], shape: RuntimeValue.irShape(dims: dims, layout: .standard))
+        return RuntimeValue(ref: ValueRef(index), dims: dims, layout: .standard)
     }
 
     mutating func concat(_ ins: [ImportedValue?], _ attrs: Attributes, name: String) throws(ONNXError) -> RuntimeValue {

@@ -39,7 +39,8 @@ public struct ONNXImportOptions: Sendable {
 /// `packedInputChannelsKey`) whose every operator is supported (see `docs/ONNX.md`); shape arithmetic on constants
 /// (`Shape`, `Gather`, `Unsqueeze`, `Concat`, `ConstantOfShape`, ...) is folded while importing. A
 /// static batch size N > 1 is accepted: the imported model computes one image at a time. Each graph
-/// output becomes a task. Everything unsupported is reported as an `ONNXError` naming the node.
+/// output becomes a task. The result is in deployment form (`Model.optimized()`: batch norms folded,
+/// activations fused). Everything unsupported is reported as an `ONNXError` naming the node.
 public enum ONNXImporter {
     /// Metadata key set when the ONNX input has C ∉ {1, 3} channels: the model's input is then a
     /// one-channel `H × (W·C)` value holding the `H × W × C` tensor in NHWC order (see `docs/ONNX.md`).
