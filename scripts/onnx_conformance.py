@@ -69,7 +69,8 @@ def run_case(mtz, name, model, inputs, expected, work):
     tasks = ",".join(f"out{k}" for k in range(len(m.graph.output)))
     r = subprocess.run([mtz, "import", model, "-o", out_mtz, "--task", tasks], capture_output=True, text=True)
     if r.returncode != 0:
-        return ops, unsupported, "refused", r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}", None
+        line = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"
+        return ops, unsupported, "refused", line.split(".onnx: ", 1)[-1], None
     xs = inputs()
     if len(xs) != 1:
         return ops, unsupported, "refused", f"{len(xs)} inputs", None
