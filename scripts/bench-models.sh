@@ -2,7 +2,8 @@
 # Latency of the benchmark networks (scripts/make-bench-models.sh) under `mtz bench`, before and after
 # Winograd (--convolutions gemm-only vs automatic; the GEMM path is the pre-Winograd runtime), at 1 and
 # 2 threads. Configurations alternate within each round; prints a Markdown table of the median over
-# rounds of each run's median latency, with the min and max of those medians.
+# rounds of each run's median latency, with the min and max of those medians, and the process CPU time
+# per run (all threads; on a machine shared with other jobs the wall clock includes waiting for a core).
 # Usage: scripts/bench-models.sh [ROUNDS] [ITERATIONS]    (MTZ=path/to/mtz, MODELS=dir to override)
 set -eu
 cd "$(dirname "$0")/.."
@@ -36,12 +37,13 @@ for path in glob.glob(os.path.join(sys.argv[1], "*.json")):
     with open(path) as f:
         r = json.load(f)
     runs.setdefault((model, int(threads), policy), []).append(r)
-print("| model | threads | convolutions | median ms | min–max of round medians | load ms | packed weights MiB | peak RSS MiB |")
-print("|---|---|---|---|---|---|---|---|")
+print("| model | threads | convolutions | median ms | min–max of round medians | CPU ms per run | load ms | packed weights MiB | peak RSS MiB |")
+print("|---|---|---|---|---|---|---|---|---|")
 for (model, threads, policy) in sorted(runs, key=lambda k: (k[0], k[1], k[2] != "gemm-only")):
     rs = runs[(model, threads, policy)]
     med = [1000 * r["latency"]["medianSeconds"] for r in rs]
-    print(f"| {model} | {threads} | {policy} | {statistics.median(med):.1f} | {min(med):.1f}–{max(med):.1f} | "
+    cpu = statistics.median(1000 * r["latency"]["cpuSecondsPerRun"] for r in rs)
+    print(f"| {model} | {threads} | {policy} | {statistics.median(med):.1f} | {min(med):.1f}–{max(med):.1f} | {cpu:.1f} | "
           f"{1000 * statistics.median(r['loadSeconds'] for r in rs):.0f} | {rs[0]['packedWeightBytes'] / 2**20:.0f} | "
           f"{max(r['peakRSSBytes'] for r in rs) / 2**20:.0f} |")
 PY

@@ -65,7 +65,7 @@ struct WeightPacker {
         case .depthwise: mtz_dwconv2d_packed_size(&p)
         case .winograd: mtz_winograd_packed_size(isa.raw, &p)
         }
-        let buffer = try AlignedBuffer(count: size)
+        let buffer = try AlignedBuffer(count: size, zeroed: false) // every packer writes every float
         let bias = c.bias.map { model.weights[$0].values }
         model.weights[c.weight].values.withUnsafeBufferPointer { w in
             withOptionalPointer(bias) { b in
@@ -84,7 +84,7 @@ struct WeightPacker {
     mutating func fullyConnected(_ f: FullyConnected, inFeatures: Int) throws(RuntimeError) -> AlignedBuffer {
         let key = "fc:\(f.weight):\(f.bias ?? -1)"
         if let hit = cache[key] { return hit }
-        let buffer = try AlignedBuffer(count: mtz_gemm_packed_size(isa.raw, inFeatures, f.outFeatures))
+        let buffer = try AlignedBuffer(count: mtz_gemm_packed_size(isa.raw, inFeatures, f.outFeatures), zeroed: false)
         let bias = f.bias.map { model.weights[$0].values }
         model.weights[f.weight].values.withUnsafeBufferPointer { w in
             withOptionalPointer(bias) { b in

@@ -130,6 +130,21 @@ private func expectWinogradPasses(_ cases: [ConvCase], sourceLocation: SourceLoc
         expectWinogradPasses(cases)
     }
 
+    /// The cache sizes the tile block follows: read from sysfs (or the defaults), ordered, and the
+    /// block a multiple of MR that holds at least four MR-row tiles.
+    @Test func cacheSizesAndBlock() {
+        let l1 = mtz_cache_size(1), l2 = mtz_cache_size(2), l3 = mtz_cache_size(3)
+        #expect(l1 >= 4096 && l1 <= l2 && l2 <= l3)
+        #expect(mtz_cache_size(0) == 0 && mtz_cache_size(4) == 0)
+        for isa in runnableISAs {
+            var p = ConvCase(inH: 56, inW: 56, inC: 256, outC: 256, kH: 3, kW: 3, padTop: 1, padBottom: 1, padLeft: 1,
+                             padRight: 1).params!
+            let mr = mtz_gemm_mr(isa), block = mtz_winograd_block_tiles(isa, &p)
+            #expect(block % mr == 0 && block >= 4 * mr, "\(isaName(isa)): block \(block)")
+            #expect(mtz_winograd_workspace_size(isa, &p) == block * 36 * 512)
+        }
+    }
+
     /// Only 3x3, stride 1, dilation 1, ungrouped convolutions are eligible.
     @Test func eligibility() {
         func eligible(_ c: ConvCase) -> Bool {

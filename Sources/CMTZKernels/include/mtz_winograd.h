@@ -8,10 +8,12 @@
  * and the output transform (Y = Aᵀ M A, plus bias, accumulate and activation) give the tile. 36
  * multiplies per 16 outputs instead of 144 per 16: 4x fewer, with 4x larger packed weights.
  *
- * Why F(4,3) and not F(6,3): F(6,3) saves 5.06x of the multiplies instead of 4x, but its points
- * (±1/2 besides 0, ±1, ±2) make its fp32 error roughly an order of magnitude larger, its 8x8 tiles
- * waste 14-65 % of the work on the 56/28/14-pixel maps of 224-input networks (6 does not divide
- * them; 4 does), and its weights are 7.1x the direct ones instead of 4x.
+ * Why F(4,3) and not F(6,3): F(6,3) saves 5.06x of the multiplies instead of 4x, but it needs
+ * more interpolation points (±1/2 besides 0, ±1, ±2), whose larger transform coefficients make its
+ * fp32 error several times larger (Lavin & Gray 2016; Barabasz et al. 2020; not measured here), its
+ * 8x8 tiles waste 15-65 % of the work on the 56/28/14-pixel maps of 224-input networks (6 does not
+ * divide them; 4 does), and its weights are 7.1x the direct ones instead of 4x. Net of the tile
+ * waste, F(6,3) would save ~4.4x on VGG-16 instead of 4x: not worth the accuracy and memory.
  *
  * Threads split tile ranges or output-channel panels; each output element's reduction order does
  * not depend on the split (nor on the block size), so results do not depend on the thread count. Results differ from the
