@@ -34,17 +34,20 @@ size_t mtz_winograd_packed_size(mtz_isa isa, const mtz_conv2d_params *p) {
     return mtz_wino_bias_floats(p) + MTZ_WINO_POSITIONS * mtz_gemm_packed_size(isa, p->in_c, p->out_c);
 }
 
+/* One column (or row) of G x for F(4,3)'s G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+ * 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1] (points 0, ±1, ±2 and infinity), in double. */
+static inline void mtz_wino_g(double a, double b, double c, double out[6]) {
+    const double s = a + c, q = a / 24 + c / 6, r = b / 12;
+    out[0] = a / 4;
+    out[1] = -(s + b) / 6;
+    out[2] = -(s - b) / 6;
+    out[3] = q + r;
+    out[4] = q - r;
+    out[5] = c;
+}
+
 void mtz_winograd_pack(mtz_isa isa, const mtz_conv2d_params *p, const float *w, const float *bias,
                        float *packed) {
-    /* G for F(4,3) with points 0, ±1, ±2 (and infinity). */
-    static const double g_mat[6][3] = {
-        {1.0 / 4, 0, 0},
-        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-        {1.0 / 24, 1.0 / 12, 1.0 / 6},
-        {1.0 / 24, -1.0 / 12, 1.0 / 6},
-        {0, 0, 1},
-    };
     const size_t k = p->in_c, n = p->out_c, nr = mtz_gemm_nr(isa);
     const size_t set = mtz_gemm_packed_size(isa, k, n), panel = nr * (k + 1);
     memset(packed, 0, mtz_winograd_packed_size(isa, p) * sizeof(float));
@@ -53,17 +56,13 @@ void mtz_winograd_pack(mtz_isa isa, const mtz_conv2d_params *p, const float *w, 
     /* Packed-B layout (mtz_kernels.h): panel o/nr = nr zero biases, then row c holds nr columns. */
     for (size_t o = 0; o < n; o++) {
         for (size_t c = 0; c < k; c++) {
-            double g[3][3], t[6][3];
-            for (size_t y = 0; y < 3; y++)
-                for (size_t x = 0; x < 3; x++) g[y][x] = w[((o * 3 + y) * 3 + x) * k + c];
-            for (size_t i = 0; i < 6; i++) /* t = G g */
-                for (size_t x = 0; x < 3; x++)
-                    t[i][x] = g_mat[i][0] * g[0][x] + g_mat[i][1] * g[1][x] + g_mat[i][2] * g[2][x];
-            for (size_t i = 0; i < 6; i++) /* U = t Gᵀ */
-                for (size_t j = 0; j < 6; j++) {
-                    const double u = t[i][0] * g_mat[j][0] + t[i][1] * g_mat[j][1] + t[i][2] * g_mat[j][2];
-                    sets[(6 * i + j) * set + (o / nr) * panel + nr + c * nr + o % nr] = (float)u;
-                }
+            const float *g = w + o * 9 * k + c; /* tap (y, x) at g[(3y + x) * k] */
+            double t[3][6], u[6];              /* t[x] = G g[., x]; row i of U = G t[.][i] */
+            for (size_t x = 0; x < 3; x++) mtz_wino_g(g[x * k], g[(3 + x) * k], g[(6 + x) * k], t[x]);
+            for (size_t i = 0; i < 6; i++) {
+                mtz_wino_g(t[0][i], t[1][i], t[2][i], u);
+                for (size_t j = 0; j < 6; j++) sets[(6 * i + j) * set + (o / nr) * panel + nr + c * nr + o % nr] = (float)u[j];
+            }
         }
     }
 }

@@ -60,26 +60,44 @@
 MTZ_WG_ATTR void MTZ_WG_SUFFIX(mtz_f32_wino43_input)(const float *const rows[6], long col0, size_t in_w,
                                                      size_t pixel_stride, size_t channels, float *v,
                                                      size_t v_stride) {
-    const float *cols[6][6]; /* pixel pointers; NULL where the tap is padding */
-    for (size_t i = 0; i < 6; i++)
-        for (size_t j = 0; j < 6; j++) {
-            const long x = col0 + (long)j;
-            cols[i][j] = rows[i] && x >= 0 && x < (long)in_w ? rows[i] + (size_t)x * pixel_stride : NULL;
-        }
+/* One vector of channels at c: d[i][j] = LOAD(i, j), t = Bᵀ d (by columns), V = t B (by rows). */
+#define MTZ_WG_INPUT_CHUNK(LOAD)                                                                       \
+    do {                                                                                              \
+        vec_t t[6][6];                                                                                \
+        for (size_t j = 0; j < 6; j++) {                                                              \
+            vec_t d[6];                                                                               \
+            for (size_t i = 0; i < 6; i++) d[i] = LOAD(i, j);                                         \
+            MTZ_WG_BT6(d[0], d[1], d[2], d[3], d[4], d[5], t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], \
+                       t[5][j]);                                                                      \
+        }                                                                                             \
+        for (size_t i = 0; i < 6; i++) {                                                              \
+            vec_t r[6];                                                                               \
+            MTZ_WG_BT6(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r[0], r[1], r[2], r[3],   \
+                       r[4], r[5]);                                                                   \
+            for (size_t j = 0; j < 6; j++) V_STORE(v + (6 * i + j) * v_stride + c, r[j]);             \
+        }                                                                                             \
+    } while (0)
     size_t c = 0;
-    for (; c + VL <= channels; c += VL) {
-        vec_t t[6][6];
-        for (size_t j = 0; j < 6; j++) { /* columns: t = Bᵀ d */
-            vec_t d[6];
-            for (size_t i = 0; i < 6; i++) d[i] = cols[i][j] ? V_LOAD(cols[i][j] + c) : V_ZERO();
-            MTZ_WG_BT6(d[0], d[1], d[2], d[3], d[4], d[5], t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j]);
-        }
-        for (size_t i = 0; i < 6; i++) { /* rows: V = t B */
-            vec_t r[6];
-            MTZ_WG_BT6(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r[0], r[1], r[2], r[3], r[4], r[5]);
-            for (size_t j = 0; j < 6; j++) V_STORE(v + (6 * i + j) * v_stride + c, r[j]);
-        }
+    int interior = col0 >= 0 && col0 + 6 <= (long)in_w;
+    for (size_t i = 0; i < 6; i++) interior = interior && rows[i] != NULL;
+    if (interior) { /* the whole patch is inside the input: plain row + column offsets */
+        const float *r[6];
+        for (size_t i = 0; i < 6; i++) r[i] = rows[i] + (size_t)col0 * pixel_stride;
+#define MTZ_WG_LOAD_INTERIOR(i, j) V_LOAD(r[i] + (j) * pixel_stride + c)
+        for (; c + VL <= channels; c += VL) MTZ_WG_INPUT_CHUNK(MTZ_WG_LOAD_INTERIOR);
+#undef MTZ_WG_LOAD_INTERIOR
+    } else { /* at an edge: padding taps read as zero */
+        const float *cols[6][6]; /* pixel pointers; NULL where the tap is padding */
+        for (size_t i = 0; i < 6; i++)
+            for (size_t j = 0; j < 6; j++) {
+                const long x = col0 + (long)j;
+                cols[i][j] = rows[i] && x >= 0 && x < (long)in_w ? rows[i] + (size_t)x * pixel_stride : NULL;
+            }
+#define MTZ_WG_LOAD_EDGE(i, j) (cols[i][j] ? V_LOAD(cols[i][j] + c) : V_ZERO())
+        for (; c + VL <= channels; c += VL) MTZ_WG_INPUT_CHUNK(MTZ_WG_LOAD_EDGE);
+#undef MTZ_WG_LOAD_EDGE
     }
+#undef MTZ_WG_INPUT_CHUNK
 #ifdef MTZ_WG_TAIL_INPUT
     if (c < channels) {
         const float *tail_rows[6];
