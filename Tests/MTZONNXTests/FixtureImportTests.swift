@@ -56,6 +56,7 @@ struct FixtureImportTests {
         #expect(activations == [.relu, .relu, .tanh, .relu, .none])
         #expect(model.input.format == .gray && model.input.width == 28 && model.input.height == 28)
         #expect(model.metadata["onnx.opset"] == "13")
+        #expect(model.nodes.map(\.name).prefix(3) == ["input", "conv1", "MaxPool"])  // from /conv1/Conv, /MaxPool
     }
 
     @Test("batch norms fold into the convolutions and import options apply")

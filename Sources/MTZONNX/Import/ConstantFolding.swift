@@ -26,7 +26,14 @@ extension GraphImporter {
             let to = try attrs.int("to") ?? 1
             switch to {
             case 1, 10, 11, 16: return [ConstTensor(shape: t.shape, floats: t.floats)]
-            case 2, 3, 4, 5, 6, 7, 12, 13: return [ConstTensor(shape: t.shape, ints: t.floats.map { Int64($0.rounded(.towardZero)) })]
+            case 2, 3, 4, 5, 6, 7, 12, 13:
+                if t.isInteger { return [t] }
+                var ints: [Int64] = []
+                for v in t.floats {
+                    guard v.isFinite, abs(v) < 9.2e18 else { throw ONNXError(.unsupported, "Cast of \(v) to an integer type") }
+                    ints.append(Int64(v.rounded(.towardZero)))
+                }
+                return [ConstTensor(shape: t.shape, ints: ints)]
             case 9: return [ConstTensor(shape: t.shape, ints: t.floats.map { $0 != 0 ? 1 : 0 })]
             default: throw ONNXError(.unsupported, "Cast to type \(to)")
             }
@@ -267,8 +274,9 @@ extension GraphImporter {
                 case "Sub": out.append(p &- q)
                 case "Mul": out.append(p &* q)
                 default:
-                    guard q != 0 else { throw ONNXError(.unsupported, "integer division by zero") }
-                    out.append(p / q)
+                    let (quotient, overflow) = p.dividedReportingOverflow(by: q)
+                    guard q != 0, !overflow else { throw ONNXError(.unsupported, "integer division \(p) / \(q)") }
+                    out.append(quotient)
                 }
             }
             return ConstTensor(shape: outShape, ints: out)

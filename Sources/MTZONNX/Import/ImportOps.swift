@@ -13,7 +13,7 @@ extension GraphImporter {
             return v
         }
         let inputNames = node.input
-        let name = currentNode
+        let name = Self.readableName(currentNode, op: node.opType)
 
         // Everything computable now is folded, whatever the op.
         if !ins.isEmpty, ins.allSatisfy({ if case .constant? = $0 { return true } else { return $0 == nil } }),
@@ -122,6 +122,13 @@ extension GraphImporter {
         default:
             throw ONNXError(.unsupported, "unsupported operator \(node.opType)\(ins.contains { if case .activation? = $0 { return true } else { return false } } ? "" : " on these inputs")")
         }
+    }
+
+    /// The IR name for an ONNX node name: PyTorch's `/layer1/conv1/Conv` becomes `layer1/conv1`.
+    static func readableName(_ name: String, op: String) -> String {
+        var parts = name.split(separator: "/").map(String.init)
+        if parts.count >= 2, let last = parts.last, last == op || last.hasPrefix(op + "_") { parts.removeLast() }
+        return parts.isEmpty ? name : parts.joined(separator: "/")
     }
 
     // MARK: - Operand access
@@ -626,6 +633,9 @@ extension GraphImporter {
         }
         if !transposed { return RuntimeValue(ref: a.ref, dims: dims, layout: .standard) }
         let k = c / g
+        guard c <= ModelLimits.maxWindowParameter else {
+            throw ONNXError(.limit, "a channel shuffle of \(c) channels (at most \(ModelLimits.maxWindowParameter))")
+        }
         var permutation = [Float](repeating: 0, count: c * c)
         for o in 0..<c { permutation[o * c + (o % g) * k + o / g] = 1 }
         let w = addWeight("\(name).shuffle", shape: [c, 1, 1, c], values: permutation)
