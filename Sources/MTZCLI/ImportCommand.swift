@@ -9,14 +9,16 @@ struct ImportCommand: ParsableCommand {
         commandName: "import",
         abstract: "Convert an ONNX CNN (opsets 6–21) into a .mtz model.",
         discussion: """
-            The ONNX graph must take one float image tensor [N, C, H, W] with C = 1 or 3 (a fixed N > 1 \
-            is accepted: the model computes one image at a time) and use only supported operators: Conv, \
-            Gemm, MatMul(+Add), Add, Sub, Mul, Div (per-channel constants), Sum, Relu, Clip (ReLU/ReLU6), \
-            Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization, \
-            Flatten, Reshape, Squeeze, Unsqueeze, Concat, Slice and Split (channels), Softmax, Dropout, \
-            Identity, Constant; shape arithmetic on constants (Shape, Gather, Concat, ConstantOfShape, \
-            Cast, ...) is folded. Anything else is reported with the node's name and operator. See \
-            docs/ONNX.md.
+            The ONNX graph must take one float tensor [N, C, H, W] ([N, C, L] and [N, F] too; a fixed \
+            N > 1 is accepted: the model computes one image at a time). With C = 1 or 3 it takes images; \
+            other channel counts are packed into a one-channel row for raw-tensor use (docs/ONNX.md). \
+            Supported operators: Conv, Gemm, MatMul(+Add), Add, Sub, Mul, Div (per-channel constants), \
+            Sum, Relu, Clip (ReLU/ReLU6), Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool, \
+            GlobalMaxPool, BatchNormalization, Flatten, Reshape, Squeeze, Unsqueeze, Concat, Slice and \
+            Split (channels), Softmax, Dropout, Identity, Constant, Pad (zeros before a Conv); shape \
+            arithmetic on constants (Shape, Gather, Concat, ConstantOfShape, Cast, ...) is folded. \
+            Anything else is reported with the node's name and operator. The result is in deployment \
+            form (batch norms folded, activations fused).
 
             Every graph output becomes a task, named after the output unless --task gives names. The \
             ONNX file does not say how images become the input tensor: by default pixels are scaled to \
@@ -25,6 +27,10 @@ struct ImportCommand: ParsableCommand {
             --input-spec format=bgr,mean=0.5:0.5:0.5,std=0.25:0.25:0.25,resize=center-crop,size=224x224 \
             (size only for inputs whose height and width are symbolic). A file written by `mtz export` \
             carries its input spec, task names and labels and needs none of these options.
+
+            To zip networks trained elsewhere, import each with the dataset its task was trained on \
+            (--metadata task.NAME.dataset=mnist|fashion) and run mtz zip on the .mtz files \
+            (scripts/onnx-zip-demo.sh does this for two PyTorch LeNet-5s).
             """
     )
 

@@ -14,6 +14,9 @@ enum Layout: Equatable {
     /// `transposed` after `Transpose(0, 2, 1, 3, 4)`, when dims are `[N, C/g, g, H, W]` and the IR
     /// value still holds the channels in the original order until the reshape back permutes them.
     case channelGroups(groups: Int, transposed: Bool)
+    /// `[N, C, H, W]` after a constant-zero `Pad` of the spatial axes: the IR value is the unpadded
+    /// one, and the padding is added to the window of the Conv (or AveragePool) that reads it.
+    case zeroPadded(Padding)
     /// `[N, C·H·W]` flattened in ONNX's CHW order while the IR value (an IR flatten) is in HWC order;
     /// a `Gemm`/`MatMul` reading it has its weight columns permuted.
     case flattenedCHW(ValueShape)
@@ -34,6 +37,8 @@ struct RuntimeValue {
         case (.channelsLast, 4): return ValueShape(height: dims[1], width: dims[2], channels: dims[3])
         case (.swappedHW, 4): return ValueShape(height: dims[3], width: dims[2], channels: dims[1])
         case (.channelGroups, 5): return ValueShape(height: dims[3], width: dims[4], channels: dims[1] * dims[2])
+        case (.zeroPadded(let p), 4): return ValueShape(height: dims[2] - p.top - p.bottom, width: dims[3] - p.left - p.right, channels: dims[1])
+        case (.zeroPadded(let p), 3): return ValueShape(height: 1, width: dims[2] - p.left - p.right, channels: dims[1])
         case (_, 4): return ValueShape(height: dims[2], width: dims[3], channels: dims[1])
         case (_, 3): return ValueShape(height: 1, width: dims[2], channels: dims[1])
         case (_, 2): return ValueShape(height: 1, width: 1, channels: dims[1])
@@ -248,6 +253,9 @@ struct GraphImporter {
             }
             if case .flattenedCHW = a.layout {
                 throw ONNXError(.unsupported, "graph output '\(output.name)' is a flattened feature map in CHW order; mtz stores flattened values in HWC order, so only a Gemm/MatMul may read it")
+            }
+            if case .zeroPadded = a.layout {
+                throw ONNXError(.unsupported, "graph output '\(output.name)' is a padded value (mtz absorbs a Pad into the Conv or AveragePool after it)")
             }
             if case .channelGroups = a.layout {
                 throw ONNXError(.unsupported, "graph output '\(output.name)' is a rank-5 channel-group view")

@@ -106,6 +106,8 @@ extension GraphImporter {
             return [.activation(a)]
         case "Concat":
             return [.activation(try concat(ins, attrs, name: name))]
+        case "Pad":
+            return [.activation(try pad(ins, attrs))]
         case "Softmax":
             return [.activation(try softmax(ins, attrs, name: name))]
         case "Slice":
@@ -232,7 +234,7 @@ extension GraphImporter {
             }
         }
         // 1-D windows run along the IR width (height 1).
-        let w: Window
+        var w: Window
         if spatial == 1 {
             w = Window(kernelH: 1, kernelW: kernel[0], strideH: 1, strideW: strides[0], dilationH: 1, dilationW: dilations[0],
                        padding: Padding(top: 0, left: pads[0], bottom: 0, right: pads[1] + extra[0]))
@@ -240,6 +242,11 @@ extension GraphImporter {
             w = Window(kernelH: kernel[0], kernelW: kernel[1], strideH: strides[0], strideW: strides[1],
                        dilationH: dilations[0], dilationW: dilations[1],
                        padding: Padding(top: pads[0], left: pads[1], bottom: pads[2] + extra[0], right: pads[3] + extra[1]))
+        }
+        if case .zeroPadded(let p) = a.layout {
+            // A preceding zero Pad: the IR reads the unpadded value with the pads added.
+            w.padding = Padding(top: w.padding.top + p.top, left: w.padding.left + p.left,
+                                bottom: w.padding.bottom + p.bottom, right: w.padding.right + p.right)
         }
         let s = a.irShape
         guard let oh = Window.outputExtent(input: s.height, kernel: w.kernelH, stride: w.strideH, dilation: w.dilationH, padBefore: w.padding.top, padAfter: w.padding.bottom),
@@ -254,7 +261,8 @@ extension GraphImporter {
     }
 
     mutating func conv(_ ins: [ImportedValue?], _ attrs: Attributes, name: String) throws(ONNXError) -> RuntimeValue {
-        let x = try standard(try activation(ins, 0), "Conv")
+        var x = try activation(ins, 0)
+        if case .zeroPadded = x.layout {} else { x = try standard(x, "Conv") }
         let w = try constant(ins, 1)
         let groups = try attrs.int("group") ?? 1
         guard w.shape.count == x.dims.count, w.shape.count >= 3 else {
@@ -304,7 +312,7 @@ extension GraphImporter {
         var weight = w
         switch x.layout {
         case .standard: break
-        case .channelsLast, .swappedHW, .channelGroups: throw ONNXError(.unsupported, "Gemm over a transposed value")
+        case .channelsLast, .swappedHW, .channelGroups, .zeroPadded: throw ONNXError(.unsupported, "Gemm over a transposed or padded value")
         case .flattenedCHW(let s):
             // ONNX column c·H·W + h·W + w is IR column (h·W + w)·C + c.
             let hw = s.height * s.width
@@ -392,7 +400,7 @@ extension GraphImporter {
         guard shape.count == a.dims.count - 1, shape[0] == channels, shape.dropFirst().allSatisfy({ $0 == 1 }) else { return nil }
         switch a.layout {
         case .standard, .swappedHW: return c.floats
-        case .channelsLast, .flattenedCHW, .channelGroups: return nil
+        case .channelsLast, .flattenedCHW, .channelGroups, .zeroPadded: return nil
         }
     }
 
@@ -498,15 +506,20 @@ extension GraphImporter {
             x = RuntimeValue(ref: x.ref, dims: [x.dims[0], x.dims[1], x.dims[3], x.dims[2]], layout: .standard)
             kernel.reverse()
         }
-        x = try standard(x, isMax ? "MaxPool" : "AveragePool")
+        var padded = false
+        if case .zeroPadded = x.layout, !isMax, (try attrs.ints("pads") ?? []).allSatisfy({ $0 == 0 }), try attrs.string("auto_pad") ?? "NOTSET" == "NOTSET" {
+            padded = true  // the Pad's zeros count in every window: include them in the divisor
+        } else {
+            x = try standard(x, isMax ? "MaxPool" : "AveragePool")
+        }
         if let d = try attrs.ints("dilations"), d.contains(where: { $0 != 1 }) {
             throw ONNXError(.unsupported, "pooling with dilations \(d)")
         }
         if try attrs.int("storage_order") ?? 0 != 0 { throw ONNXError(.unsupported, "storage_order 1") }
         let ceil = try attrs.int("ceil_mode") ?? 0 != 0
-        let includePad = try attrs.int("count_include_pad") ?? 0 != 0
+        let includePad = try attrs.int("count_include_pad") ?? 0 != 0 || padded
         let (g, extraB, extraR) = try geometry(input: x, kernel: kernel, attrs: attrs, ceil: ceil, swapAxes: swapped)
-        if !isMax, includePad, extraB + extraR > 0 {
+        if !isMax, includePad, extraB + extraR > 0 || (padded && ceil) {
             throw ONNXError(.unsupported, "AveragePool with ceil_mode and count_include_pad where windows pass the padded input")
         }
         let p = Pool(window: g.window, countIncludePad: includePad)
@@ -610,6 +623,8 @@ extension GraphImporter {
             break
         case .channelGroups:
             throw ONNXError(.unsupported, "reshaping channel groups \(a.dims) to \(dims)")
+        case .zeroPadded:
+            throw ONNXError(.unsupported, "reshaping a zero-padded value (a Pad must feed a Conv or AveragePool)")
         }
         guard dims.count == 2 else { throw ONNXError(.unsupported, "reshaping \(a.dims) to \(dims) (only flattening to [N, features] is supported)") }
         let s = a.irShape
@@ -722,6 +737,35 @@ extension GraphImporter {
             result = try channelSlice(result, start: lo, count: hi - lo)
         }
         return result
+    }
+
+    /// A constant-zero `Pad` of the spatial axes, left for the Conv or AveragePool that reads it.
+    func pad(_ ins: [ImportedValue?], _ attrs: Attributes) throws(ONNXError) -> RuntimeValue {
+        let a = try standard(try activation(ins, 0), "Pad")
+        let mode = try attrs.string("mode") ?? "constant"
+        var pads: [Int]
+        var value: Float = 0
+        if opset < 11 {
+            pads = try attrs.ints("pads") ?? []
+            value = try attrs.float("value") ?? 0
+        } else {
+            pads = try constant(ins, 1).smallInts()
+            if let v = try optionalConstant(ins, 2) { value = try v.scalarFloat() }
+            if ins.count > 3, ins[3] != nil { throw ONNXError(.unsupported, "Pad with axes") }
+        }
+        let r = a.dims.count
+        guard mode == "constant", value == 0 else {
+            throw ONNXError(.unsupported, "Pad in mode '\(mode)' with value \(value) (only zero padding that a convolution absorbs)")
+        }
+        guard pads.count == 2 * r, pads.allSatisfy({ (0...ModelLimits.maxWindowParameter).contains($0) }),
+              pads[0] == 0, pads[1] == 0, pads[r] == 0, pads[r + 1] == 0, r == 3 || r == 4 else {
+            throw ONNXError(.unsupported, "Pad \(pads) of \(a.dims) (only non-negative padding of the spatial axes)")
+        }
+        let p = r == 4 ? Padding(top: pads[2], left: pads[3], bottom: pads[6], right: pads[7]) : Padding(left: pads[2], right: pads[5])
+        if p == Padding() { return a }
+        var dims = a.dims
+        for d in 2..<r { dims[d] += pads[d] + pads[d + r] }
+        return RuntimeValue(ref: a.ref, dims: dims, layout: .zeroPadded(p))
     }
 
     func split(_ ins: [ImportedValue?], _ attrs: Attributes, outputs: Int) throws(ONNXError) -> [RuntimeValue] {
