@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Reproduces every table and plot of docs/EXPERIMENTS.md (issue 4, item 8):
 #   (a) same task: LeNet-300-100 and LeNet-5, MNIST seed 1 x seed 2, fully zipped;
-#   (b) different tasks: LeNet-5 MNIST x Fashion-MNIST at 25/50/75/100 % of neurons shared per layer;
-#   (c) baselines at 50 % and 100 %: mtz, mtz-no-update, euclidean, random, mtz without retraining
-#       (plus mtz with a second seed, to show the run-to-run noise);
-#   (x) budget sensitivity: mtz and euclidean fully zipped with 4x the default retraining iterations.
+#   (b) different tasks: LeNet-5 MNIST x Fashion-MNIST at 50/75/100 % of neurons shared per layer,
+#       and the automatic mode with a 0.5 pp budget;
+#   (c) at 50 % and 100 %, the same retraining budget: mtz, mtz-no-update, euclidean, random, mtz
+#       without retraining (plus mtz with a second seed, to show the run-to-run noise), and the
+#       two-head network trained from scratch (iterations to reach the zipped model's errors);
+#   (d) three networks (LeNet-5 MNIST seed 1 + seed 2 + Fashion-MNIST) and two residual CNNs.
 # Usage: scripts/experiments.sh [SCRATCH_DIR]   (default /tmp/mtz-experiments)
 # Needs the datasets (scripts/fetch-datasets.sh) and the shipped single-task models
 # (scripts/train-models.sh). Zipped models, logs, reports and evaluations go to SCRATCH_DIR; a run
@@ -24,7 +26,7 @@ mtz=.build-exp/release/mtz
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain -- Sources Package.swift 2>/dev/null | wc -l | tr -d ' ')
 
-for m in lenet300-mnist-s1 lenet300-mnist-s2 lenet5-mnist-s1 lenet5-mnist-s2 lenet5-fashion-s1; do
+for m in lenet300-mnist-s1 lenet300-mnist-s2 lenet5-mnist-s1 lenet5-mnist-s2 lenet5-fashion-s1 resnet-mnist-s1 resnet-fashion-s1; do
   [ -f "Models/$m.mtz" ] || { echo "missing Models/$m.mtz: run scripts/train-models.sh $m" >&2; exit 1; }
 done
 
@@ -33,25 +35,28 @@ manifest="$out/manifest.tsv"
 : > "$manifest"
 
 # The single-task originals: test error and parameters.
-for m in lenet300-mnist-s1 lenet300-mnist-s2 lenet5-mnist-s1 lenet5-mnist-s2 lenet5-fashion-s1; do
+for m in lenet300-mnist-s1 lenet300-mnist-s2 lenet5-mnist-s1 lenet5-mnist-s2 lenet5-fashion-s1 resnet-mnist-s1 resnet-fashion-s1; do
   "$mtz" eval "Models/$m.mtz" --json > "$out/orig-$m.eval.json"
   "$mtz" inspect "Models/$m.mtz" --json > "$out/orig-$m.inspect.json"
 done
 
-# run NAME EXPERIMENT A B [mtz zip options...]: zip A and B, evaluate and inspect the result.
+# run NAME EXPERIMENT MODELS [mtz zip options...]: zip the comma-separated MODELS (names under
+# Models/), evaluate and inspect the result.
 run() {
-  local name=$1 experiment=$2 a=$3 b=$4
-  shift 4
-  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$experiment" "$a" "$b" "$*" >> "$manifest"
+  local name=$1 experiment=$2 models=$3
+  shift 3
+  printf '%s\t%s\t%s\t%s\n' "$name" "$experiment" "$models" "$*" >> "$manifest"
   if [ "$force" != 1 ] && [ -s "$out/$name.report.json" ] && [ -s "$out/$name.eval.json" ]; then
     echo "== $name: reusing $out/$name.*" >&2
     return
   fi
-  echo "== $name: mtz zip Models/$a.mtz Models/$b.mtz $* -o $out/$name.mtz" >&2
+  local paths=() m
+  IFS=, read -ra names <<< "$models"
+  for m in "${names[@]}"; do paths+=("Models/$m.mtz"); done
+  echo "== $name: mtz zip ${paths[*]} $* -o $out/$name.mtz" >&2
   local t0 t1
   t0=$(date +%s.%N)
-  "$mtz" zip "Models/$a.mtz" "Models/$b.mtz" "$@" --report "$out/$name.report.json" -o "$out/$name.mtz" \
-    > "$out/$name.log"
+  "$mtz" zip "${paths[@]}" "$@" --report "$out/$name.report.json" -o "$out/$name.mtz" > "$out/$name.log"
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }' > "$out/$name.wall"
   sed 's/^/   /' "$out/$name.log" >&2
@@ -59,28 +64,42 @@ run() {
   "$mtz" inspect "$out/$name.mtz" --json > "$out/$name.inspect.json"
 }
 
-# (a) same task, fully zipped (as in the paper).
-run a-lenet300-mnist-s1xs2 a lenet300-mnist-s1 lenet300-mnist-s2 --share 1
-run a-lenet5-mnist-s1xs2 a lenet5-mnist-s1 lenet5-mnist-s2 --share 1
+mf=lenet5-mnist-s1,lenet5-fashion-s1
+# The retraining budget of the equal-budget comparisons in (c): the per-layer budgets only.
+equal="--final-iterations 0"
 
-# (b) different tasks at 25/50/75/100 % of the neurons of every hidden layer shared.
-for s in 0.25 0.5 0.75 1; do
-  run "b-lenet5-mnistxfashion-share$s" b lenet5-mnist-s1 lenet5-fashion-s1 --share "$s" --method mtz
+# (a) same task, fully zipped (as in the paper), mtz zip's defaults.
+run a-lenet300-mnist-s1xs2 a lenet300-mnist-s1,lenet300-mnist-s2 --share 1
+run a-lenet5-mnist-s1xs2 a lenet5-mnist-s1,lenet5-mnist-s2 --share 1
+
+# (b) different tasks at 50/75/100 % of the neurons of every hidden layer shared, and the
+# automatic mode with a 0.5 pp budget per task; mtz zip's defaults.
+for s in 0.5 0.75 1; do
+  run "b-lenet5-mnistxfashion-share$s" b "$mf" --share "$s"
 done
+run b-lenet5-mnistxfashion-auto0.5 b-auto "$mf" --max-error-increase 0.5
 
-# (c) baselines at the same sharing and the same retraining budget (the default budgets).
+# (c) every method at the same sharing and the same retraining budget (the per-layer budgets,
+# 591 iterations), and MTZ without retraining.
 for s in 0.5 1; do
-  for method in mtz-no-update euclidean random; do
-    run "c-lenet5-mnistxfashion-share$s-$method" c lenet5-mnist-s1 lenet5-fashion-s1 --share "$s" --method "$method"
+  for method in mtz mtz-no-update euclidean random; do
+    run "c-lenet5-mnistxfashion-share$s-$method" c "$mf" --share "$s" --method "$method" $equal
   done
-  run "c-lenet5-mnistxfashion-share$s-mtz-no-retraining" c lenet5-mnist-s1 lenet5-fashion-s1 --share "$s" --method mtz --iteration-scale 0
-  run "c-lenet5-mnistxfashion-share$s-mtz-seed2" c lenet5-mnist-s1 lenet5-fashion-s1 --share "$s" --method mtz --seed 2
+  run "c-lenet5-mnistxfashion-share$s-mtz-no-retraining" c "$mf" --share "$s" --method mtz --iteration-scale 0
 done
+run c-lenet5-mnistxfashion-share1-mtz-seed2 c "$mf" --share 1 --method mtz --seed 2 $equal
 
-# Budget sensitivity (not an equal-budget comparison): 4x the default retraining iterations.
-for method in mtz euclidean; do
-  run "x-lenet5-mnistxfashion-share1-$method-iter4" x lenet5-mnist-s1 lenet5-fashion-s1 --share 1 --method "$method" --iteration-scale 4
-done
+# (c) the two-head network of the fully zipped shape trained from scratch, validation errors every
+# 200 iterations (the same held-out images mtz zip validates on), 10 epochs like the originals.
+if [ "$force" = 1 ] || [ ! -s "$out/scratch-lenet5-mnist-fashion.train.json" ]; then
+  echo "== scratch: mtz train --arch lenet5 --dataset mnist,fashion --epochs 10 --eval-every 200" >&2
+  "$mtz" train --arch lenet5 --dataset mnist,fashion --epochs 10 --eval-every 200 --json \
+    -o "$out/scratch-lenet5-mnist-fashion.mtz" > "$out/scratch-lenet5-mnist-fashion.train.json"
+fi
+
+# (d) three networks (MNIST seed 1, MNIST seed 2, Fashion-MNIST) and two residual CNNs, fully zipped.
+run d-lenet5-mnist2xfashion-share1 d lenet5-mnist-s1,lenet5-mnist-s2,lenet5-fashion-s1 --share 1
+run d-resnet-mnistxfashion-share1 d resnet-mnist-s1,resnet-fashion-s1 --share 1
 
 elapsed=$(( $(date +%s) - start ))
 

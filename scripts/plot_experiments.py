@@ -64,8 +64,10 @@ def collect(scratch, results_path):
     runs = []
     with open(os.path.join(scratch, "manifest.tsv")) as f:
         manifest = [line.rstrip("\n").split("\t") for line in f if line.strip()]
-    for name, experiment, a, b, args in manifest:
-        for m in (a, b):
+    for name, experiment, model_list, args in manifest:
+        models = model_list.split(",")
+        a = models[0]
+        for m in models:
             if m in originals:
                 continue
             ev = load(os.path.join(scratch, f"orig-{m}.eval.json"))
@@ -87,7 +89,7 @@ def collect(scratch, results_path):
         wall_path = os.path.join(scratch, f"{name}.wall")
         wall = float(open(wall_path).read()) if os.path.exists(wall_path) else None
         errors = test_errors(ev)
-        source = dict(zip(report["tasks"], (a, b)))
+        source = dict(zip(report["tasks"], models))
         tasks = []
         for t in report["tasks"]:
             before = originals[source[t]]["testError"]
@@ -97,8 +99,8 @@ def collect(scratch, results_path):
         st = ins["statistics"]
         hidden = originals[a]["hiddenParameters"]
         runs.append({
-            "name": name, "experiment": experiment, "models": [a, b], "arguments": args,
-            "command": f"mtz zip Models/{a}.mtz Models/{b}.mtz {args} --report R.json -o {name}.mtz",
+            "name": name, "experiment": experiment, "models": models, "arguments": args,
+            "command": "mtz zip " + " ".join(f"Models/{m}.mtz" for m in models) + f" {args} --report R.json -o {name}.mtz",
             "method": report["method"], "tasks": tasks,
             "averageIncreasePP": sum(t["increasePP"] for t in tasks) / len(tasks),
             "sharedParameters": report["sharedParameters"], "parameters": report["parameters"],
@@ -107,16 +109,39 @@ def collect(scratch, results_path):
             "sharedHiddenFraction": report["sharedParameters"] / hidden,
             "weightBytes": st["weightBytes"], "separateWeightBytes": st["separateWeightBytes"],
             "fileBytes": os.path.getsize(os.path.join(scratch, f"{name}.mtz")),
-            "originalFileBytes": originals[a]["fileBytes"] + originals[b]["fileBytes"],
+            "originalFileBytes": sum(originals[m]["fileBytes"] for m in models),
             "flopsTogether": st["flopsTogether"], "flopsSeparate": st["flopsSeparate"],
             "totalIterations": report["totalIterations"], "seconds": report["seconds"], "wallSeconds": wall,
-            "layers": report["layers"],
+            "layers": report["layers"], "finalRetraining": report.get("finalRetraining"),
+            "validationErrorAfter": final_validation_error(report),
         })
     results = {"machine": machine, "originals": originals, "runs": runs}
+    scratch_path = os.path.join(scratch, "scratch-lenet5-mnist-fashion.train.json")
+    if os.path.exists(scratch_path):
+        log = load(scratch_path)
+        results["scratch"] = {"command": "mtz train --arch lenet5 --dataset mnist,fashion --epochs 10 --eval-every 200",
+                              "iterations": log["iterations"], "checkpoints": log.get("checkpoints") or [],
+                              "testError": {t: e["testError"] for t, e in (log["epochs"][-1].get("tasks") or {}).items()}}
     with open(results_path, "w") as f:
         json.dump(results, f, indent=2, sort_keys=True)
         f.write("\n")
     print(f"wrote {results_path} ({len(runs)} runs)", file=sys.stderr)
+
+
+def final_validation_error(report):
+    """Validation error per task of the finished zipped model (after the final retraining, if any)."""
+    final = report.get("finalRetraining")
+    if final:
+        return final["errorAfter"]
+    return report["layers"][-1]["errorAfterRetraining"] if report["layers"] else report["originalError"]
+
+
+def iterations_to_reach(checkpoints, target):
+    """First checkpoint iteration at which every task's validation error is at most `target`'s."""
+    for c in checkpoints:
+        if all(c["validationError"].get(t, 1.0) <= e + 1e-12 for t, e in target.items()):
+            return c["iteration"]
+    return None
 
 
 # ---------------------------------------------------------------- report
@@ -145,6 +170,8 @@ def table(header, rows):
 
 def label(run):
     name = run["name"]
+    if run["experiment"] == "b":
+        return "mtz, default budget"
     if name.endswith("mtz-no-retraining"):
         return "mtz, no retraining"
     if name.endswith("mtz-seed2"):
@@ -192,11 +219,17 @@ def report(results_path, out_dir):
         orig_val = " / ".join(pct(t["validationErrorOriginal"]) for t in r["tasks"])
         rows.append([r["name"], "(originals)", "", orig_val, "", "", ""])
         for l in r["layers"]:
+            if l.get("retrainedWith"):
+                continue
             before = " / ".join(pct(l["errorBeforeRetraining"][t]) for t in tasks)
             after = " / ".join(pct(l["errorAfterRetraining"][t]) for t in tasks)
             c = l.get("cost") or {}
             rows.append(["", l["name"], f"{l['shared']}/{l['neurons']}", before, after, l["iterations"],
                          f"{c.get('median', float('nan')):.3g} / {c.get('max', float('nan')):.3g}"])
+        f = r.get("finalRetraining")
+        if f:
+            rows.append(["", "(final retraining)", "", " / ".join(pct(f["errorBefore"][t]) for t in tasks),
+                         " / ".join(pct(f["errorAfter"][t]) for t in tasks), f["iterations"], ""])
     out.append("### Per-layer validation errors while zipping ((a) and (b) at 100 %)\n")
     out.append(table(["run", "layer", "shared", "val. error after merge % (task 1 / task 2)", "after retraining %",
                       "iterations", "pair cost median / max"], rows))
@@ -204,9 +237,12 @@ def report(results_path, out_dir):
 
     # (b)
     b = sorted((r for r in runs if r["experiment"] == "b"), key=share_of)
+    auto = [r for r in runs if r["experiment"] == "b-auto"]
     rows = []
-    for r in b:
-        cells = [f"{100 * share_of(r):.0f} %", pct(r["sharedHiddenFraction"], 1)]
+    for r in b + auto:
+        shares = f"{100 * share_of(r):.0f} %" if r["experiment"] == "b" else \
+            "automatic, ≤ 0.5 pp: " + ", ".join(f"{l['name']} {l['shared']}/{l['neurons']}" for l in r["layers"])
+        cells = [shares, pct(r["sharedHiddenFraction"], 1)]
         for t in r["tasks"]:
             cells.append(f"{pct(t['testErrorBefore'])} → {pct(t['testErrorAfter'])} ({pp(t['increasePP'])})")
         cells += [pp(r["averageIncreasePP"]),
@@ -226,6 +262,9 @@ def report(results_path, out_dir):
         for i, t in enumerate(b[0]["tasks"]):
             ax.plot(xs, [r["tasks"][i]["increasePP"] for r in b], "o-", label=t["task"])
         ax.plot(xs, [r["averageIncreasePP"] for r in b], "s--", color="black", label="average")
+        for r in auto:
+            ax.plot([100 * r["sharedHiddenFraction"]] * len(r["tasks"]), [t["increasePP"] for t in r["tasks"]], "*",
+                    ms=11, color="tab:red", label="automatic, ≤ 0.5 pp (per task)")
         top = [max(t["increasePP"] for t in r["tasks"]) for r in b]
         for x, y, r in zip(xs, top, b):
             ax.annotate(f"{100 * share_of(r):.0f} %\nneurons", (x, y), textcoords="offset points",
@@ -247,7 +286,7 @@ def report(results_path, out_dir):
 
     # (c)
     c = [r for r in runs if r["experiment"] == "c"] + [r for r in b if share_of(r) in (0.5, 1.0)]
-    order = ["mtz", "mtz (seed 2)", "mtz-no-update", "euclidean", "random", "mtz, no retraining"]
+    order = ["mtz", "mtz (seed 2)", "mtz-no-update", "euclidean", "random", "mtz, no retraining", "mtz, default budget"]
     c.sort(key=lambda r: (share_of(r), order.index(label(r)) if label(r) in order else 99))
     rows = []
     for r in c:
@@ -265,7 +304,7 @@ def report(results_path, out_dir):
                           "zip time s"], rows))
         out.append("")
         fig, ax = plt.subplots(figsize=(6.5, 4.2))
-        markers = dict(zip(order, "os^vDx"))
+        markers = dict(zip(order, "os^vDx*"))
         worst = 0.0
         for method in order:
             rs = [r for r in c if label(r) == method]
@@ -288,6 +327,80 @@ def report(results_path, out_dir):
         fig.savefig(os.path.join(out_dir, "c-baselines.svg"), metadata={"Date": None})
         plt.close(fig)
 
+    # (c) from scratch: iterations the two-head network needs to reach each zipped model's validation errors
+    scratch = res.get("scratch")
+    if scratch and scratch["checkpoints"]:
+        rows = []
+        targets = [r for r in runs if r["experiment"] in ("b", "b-auto") or (r["experiment"] == "c" and label(r) != "mtz, no retraining")]
+        targets.sort(key=lambda r: (r["experiment"] != "b", -share_of(r), label(r)))
+        for r in targets:
+            if r["totalIterations"] == 0:
+                continue
+            target = r["validationErrorAfter"]
+            reach = iterations_to_reach(scratch["checkpoints"], target)
+            last = scratch["checkpoints"][-1]["iteration"]
+            rows.append([r["name"], r["totalIterations"], " / ".join(pct(target[t["task"]]) for t in r["tasks"]),
+                         f"{reach:,}" if reach else f"not within {last:,}",
+                         f"{reach / r['totalIterations']:.1f}×" if reach else f"> {last / r['totalIterations']:.1f}×"])
+        tasks = list(scratch["checkpoints"][0]["validationError"].keys())
+        out.append("### (c) The two-head network trained from scratch: iterations to reach each zipped model's validation errors\n")
+        out.append(f"`{scratch['command']}` ({scratch['iterations']:,} iterations; test error after 10 epochs: "
+                   + ", ".join(f"{t} {pct(e)} %" for t, e in scratch["testError"].items()) + ")\n")
+        out.append(table(["zipped model (run)", "MTZ retraining iterations", "its validation error % (" + " / ".join(tasks) + ")",
+                          "from-scratch iterations to reach it", "ratio"], rows))
+        out.append("")
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        its = [c["iteration"] for c in scratch["checkpoints"]]
+        for i, t in enumerate(tasks):
+            line, = ax.plot(its, [100 * c["validationError"][t] for c in scratch["checkpoints"]], "-", label=f"{t}, from scratch")
+            full = next((r for r in b if share_of(r) == 1.0), None)
+            if full:
+                ax.axhline(100 * full["validationErrorAfter"][t], color=line.get_color(), ls="--", lw=0.9,
+                           label=f"{t}, fully zipped ({full['totalIterations']:,} it.)")
+        ax.set_yscale("log")
+        ax.set_xlabel("joint training iterations (one batch of 64 per task each)")
+        ax.set_ylabel("validation error (%)")
+        ax.set_title("Two-head LeNet-5 from scratch vs MTZ-zipped")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "c-scratch.svg"), metadata={"Date": None})
+        plt.close(fig)
+
+    # (d) three networks
+    d = [r for r in runs if r["experiment"] == "d"]
+    if d:
+        rows = []
+        for r in d:
+            rows.append([r["name"], f"{100 * share_of(r):.0f} %", pct(r["sharedHiddenFraction"], 1),
+                         "<br>".join(f"{t['task']}: {pct(t['testErrorBefore'])} → {pct(t['testErrorAfter'])} ({pp(t['increasePP'])})"
+                                     for t in r["tasks"]),
+                         pp(r["averageIncreasePP"]),
+                         f"{r['weightBytes']:,} / {r['separateWeightBytes']:,} ({100 * r['weightBytes'] / r['separateWeightBytes']:.1f} %)",
+                         r["totalIterations"], f"{r['seconds']:.0f}"])
+        out.append("### (d) Three networks (LeNet-5 MNIST seed 1 + seed 2 + Fashion-MNIST) and two residual CNNs\n")
+        out.append(table(["run", "neurons shared per layer", "hidden params shared %", "test error % per task (pp)",
+                          "avg increase pp", "weight bytes zipped / originals", "retraining iterations", "zip time s"], rows))
+        out.append("")
+        for r in d:
+            rows = []
+            for l in r["layers"]:
+                if l.get("retrainedWith"):
+                    rows.append([l["name"], f"{l['shared']}/{l['neurons']}", f"merged; retrained after {l['retrainedWith']}", "", ""])
+                    continue
+                tasks = [t["task"] for t in r["tasks"]]
+                rows.append([l["name"], f"{l['shared']}/{l['neurons']}",
+                             " / ".join(pct(l["errorBeforeRetraining"][t]) for t in tasks),
+                             " / ".join(pct(l["errorAfterRetraining"][t]) for t in tasks), l["iterations"]])
+            if r.get("finalRetraining"):
+                f = r["finalRetraining"]
+                tasks = [t["task"] for t in r["tasks"]]
+                rows.append(["(final)", "", " / ".join(pct(f["errorBefore"][t]) for t in tasks),
+                             " / ".join(pct(f["errorAfter"][t]) for t in tasks), f["iterations"]])
+            out.append(f"Per layer, {r['name']} (validation errors %, " + " / ".join(t["task"] for t in r["tasks"]) + "):\n")
+            out.append(table(["layer", "shared", "after merge %", "after retraining %", "iterations"], rows))
+            out.append("")
+
     # (x) retraining-budget sensitivity, fully zipped
     full = [r for r in runs if share_of(r) == 1.0 and r["experiment"] in ("b", "c", "x")
             and r["method"] in ("mtz", "euclidean") and not r["name"].endswith("seed2")]
@@ -309,10 +422,14 @@ def report(results_path, out_dir):
             steps = ["orig."]
             for l in r["layers"]:
                 steps += [f"{l['name']}\nmerged", f"{l['name']}\nretrained"]
+            if r.get("finalRetraining"):
+                steps += ["final\nretrained"]
             for t in r["tasks"]:
                 ys = [100 * t["validationErrorOriginal"]]
                 for l in r["layers"]:
                     ys += [100 * l["errorBeforeRetraining"][t["task"]], 100 * l["errorAfterRetraining"][t["task"]]]
+                if r.get("finalRetraining"):
+                    ys += [100 * r["finalRetraining"]["errorAfter"][t["task"]]]
                 ax.plot(range(len(ys)), ys, "o-", label=t["task"])
             ax.set_xticks(range(len(steps)))
             ax.set_xticklabels(steps, fontsize=7)

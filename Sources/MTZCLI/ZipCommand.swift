@@ -23,8 +23,13 @@ struct ZipCommand: ParsableCommand {
             on (mtz train --holdout, 5000 by default) are the validation set: they decide the automatic \
             mode and are reported per layer (models without a recorded holdout use the last \
             --validation-images).
-            Defaults: --share 1 (every hidden layer fully), retraining budgets growing from 50 iterations \
-            (first layer) to 400 (last hidden layer), plain SGD lr 0.01, batch 64 per task, damping 1e-4.
+            Defaults: --share 1 (every hidden layer fully); retraining budgets growing from 50 iterations \
+            (first layer) to 400 (last hidden layer) plus 2000 final iterations, SGD with momentum 0.9, lr 0.01 \
+            (0.001 for residual networks) decaying by a cosine within each budget, weight decay 5e-4, batch 64 \
+            per task; balanced Hessians, damping 1e-4. `--momentum 0 --schedule constant --weight-decay 0 \
+            --final-iterations 0 --no-balance-hessians` is the paper's plain setting.
+            Residual networks: layers tied by a residual add share the same neurons; batch norms are folded \
+            into the layers before zipping. The automatic mode takes networks without residual connections.
             """
     )
 
@@ -43,26 +48,26 @@ struct ZipCommand: ParsableCommand {
     @Option(name: .long, help: "Retraining iterations per layer, LAYER=N,... (overrides the defaults).")
     var iterations: String?
 
-    @Option(name: .long, help: "Multiplies every retraining budget (0 = no retraining).")
+    @Option(name: .long, help: "Multiplies every retraining budget, the final one included (0 = no retraining).")
     var iterationScale: Double = 1
 
     @Option(name: .long, help: "Retraining mini-batch size (per task).")
     var batch: Int = 64
 
-    @Option(name: .long, help: "Retraining learning rate.")
-    var lr: Float = 0.01
+    @Option(name: .long, help: "Retraining learning rate (default 0.01; 0.001 for residual networks).")
+    var lr: Float?
 
     @Option(name: .long, help: "Retraining SGD momentum (0 = plain SGD, as in the paper).")
-    var momentum: Float = 0
+    var momentum: Float = 0.9
 
     @Option(name: .long, help: "Learning-rate schedule within each layer's retraining: constant, cosine (decays to 0, restarted per layer), step.")
-    var schedule: String = "constant"
+    var schedule: String = "cosine"
 
     @Option(name: .long, help: "Retraining L2 weight decay.")
-    var weightDecay: Float = 0
+    var weightDecay: Float = 0.0005
 
-    @Option(name: .long, help: "Extra joint retraining iterations after the last zipped layer (not scaled by --iteration-scale).")
-    var finalIterations: Int = 0
+    @Option(name: .long, help: "Joint retraining iterations after the last zipped layer, on top of its own budget (scaled by --iteration-scale).")
+    var finalIterations: Int = 2000
 
     @Option(name: .long, help: "Hessian damping λ (times trace/dimension).")
     var damping: Double = 1e-4
@@ -73,8 +78,8 @@ struct ZipCommand: ParsableCommand {
     @Flag(name: .long, help: "Use the per-channel Hessian approximation for convolutions (the authors' scripts).")
     var perChannelHessian = false
 
-    @Flag(name: .long, help: "Scale each task's Hessian to the same trace before pairing and merging (tasks weigh alike).")
-    var balanceHessians = false
+    @Flag(name: .long, inversion: .prefixedNo, help: "Scale each task's Hessian to the same trace before pairing and merging, so tasks weigh alike (--no-balance-hessians: raw Hessians, as in the paper).")
+    var balanceHessians = true
 
     @Option(name: .long, help: "Training images per task held out for validation.")
     var validationImages: Int = 5000
@@ -106,7 +111,7 @@ struct ZipCommand: ParsableCommand {
         _ = try parsedIterations()
         guard iterationScale >= 0, iterationScale.isFinite else { throw ValidationError("--iteration-scale must be >= 0") }
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096") }
-        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be positive") }
         guard (0..<1).contains(momentum) else { throw ValidationError("--momentum must be in [0, 1)") }
         guard damping > 0, damping.isFinite else { throw ValidationError("--damping must be positive") }
         guard (1...60000).contains(hessianImages) else { throw ValidationError("--hessian-images must be in 1...60000") }
@@ -199,6 +204,10 @@ struct ZipCommand: ParsableCommand {
             let before = r.tasks.map { String(format: "%.2f", 100 * (l.errorBeforeRetraining[$0] ?? .nan)) }.joined(separator: "/")
             let after = r.tasks.map { String(format: "%.2f", 100 * (l.errorAfterRetraining[$0] ?? .nan)) }.joined(separator: "/")
             let tried = l.candidatesTried.map { " (tried \($0.map(String.init).joined(separator: ", ")))" } ?? ""
+            if let later = l.retrainedWith {
+                print("  \(l.name): \(l.shared)/\(l.neurons) shared\(tried), validated and retrained after '\(later)' (tied by a residual add)")
+                continue
+            }
             print("  \(l.name): \(l.shared)/\(l.neurons) shared\(tried), validation error \(before) % → \(after) % after \(l.iterations) iterations")
         }
         if let f = r.finalRetraining {

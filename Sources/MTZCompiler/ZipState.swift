@@ -1,18 +1,25 @@
 import MTZCore
 
-/// The state of zipping several networks of one chain architecture, layer by layer.
+/// The state of zipping several networks of one architecture, layer by layer.
 ///
-/// A *chain* network is: input → a sequence of units → softmax, where a unit is a convolution or
-/// fully connected layer ("dense" layer, activation fused) or a pass-through op (max/average
-/// pooling, flatten, standalone activation) that acts on every channel alike. Every task's network
-/// has the same units and shapes; only weights differ.
+/// A network is: input → units in topological order → softmax, where a unit is a convolution or
+/// fully connected layer ("dense" layer, activation fused, optionally accumulating into an
+/// *addend*: a residual connection) or a pass-through op (max/average/global pooling, flatten,
+/// standalone activation) that acts on every channel alike. Each unit reads one earlier unit (or
+/// the input), `links[u]`. A chain is the special case where every unit reads the one before it.
+/// Every task's network has the same units, links and shapes; only weights differ.
+///
+/// **Channel spaces.** A dense layer's output channels form a space; a layer that accumulates into
+/// an addend writes into the addend's space (the residual add ties the two layers' channels), and a
+/// pass-through keeps its input's space. Layers of one space are *tied*: they share the same
+/// number of neurons in the same order (`tiedLayers(of:)`).
 ///
 /// For each dense layer `l` and task `t` the state holds the full weights in the task's current
 /// neuron order, **shared neurons first**: rows `0..<sharedCount` are the shared neurons, the rest
-/// the task's own. Input columns follow the previous dense layer's order for that task (its shared
+/// the task's own. Input columns follow the order of the input's space for that task (its shared
 /// channels first). Invariant: for every task, the block `rows 0..<sharedCount[l]` × `shared input
 /// columns` and the bias entries `0..<sharedCount[l]` are identical (stored once after lowering);
-/// the columns over the previous layer's task-specific channels ("inter" weights) stay per task.
+/// the columns over the input's task-specific channels ("inter" weights) stay per task.
 public struct ZipState: Sendable {
     /// One dense layer of every task.
     public struct Layer: Sendable {
@@ -39,10 +46,22 @@ public struct ZipState: Sendable {
         public var op: Operation
     }
 
-    /// A unit of the chain, in order.
+    /// A unit of the network, in order.
     public enum Unit: Sendable {
         case dense(Int)
         case passThrough(PassThrough)
+    }
+
+    /// What a unit reads: the unit (index into `units`) whose value is its input, `nil` for the
+    /// network's input; for a dense layer, optionally the unit whose value it accumulates into.
+    public struct Link: Sendable, Hashable {
+        public var input: Int?
+        public var addend: Int?
+
+        public init(input: Int?, addend: Int? = nil) {
+            self.input = input
+            self.addend = addend
+        }
     }
 
     /// The common input spec.
@@ -51,18 +70,27 @@ public struct ZipState: Sendable {
     public var tasks: [TaskHead]
     /// Metadata per task (e.g. the dataset each was trained on), merged into the lowered model.
     public var metadata: [String: String]
-    /// The chain, in order; `.dense(i)` refers to `layers[i]`.
+    /// The units in topological order; `.dense(i)` refers to `layers[i]`.
     public var units: [Unit]
+    /// What each unit reads (`links[u]` for `units[u]`).
+    public var links: [Link]
     public var layers: [Layer]
     /// Value shape (per task, all channels) after each unit: `shapes[u]` is the output of `units[u]`.
     public var shapes: [ValueShape]
+    /// Layers whose shared neurons are paired (aligned rows) but whose merged block is not yet
+    /// identical in every task: a layer tied by a residual add to one zipped earlier, or one that
+    /// gained shared inputs after its neurons were paired. `merge(layer:merged:)` settles them;
+    /// the state cannot be lowered while any is pending.
+    public var pending: Set<Int> = []
 
-    /// Creates a state from its parts.
-    public init(input: InputSpec, tasks: [TaskHead], metadata: [String: String], units: [Unit], layers: [Layer], shapes: [ValueShape]) {
+    /// Creates a state from its parts; `links` nil means a chain (every unit reads the one before).
+    public init(input: InputSpec, tasks: [TaskHead], metadata: [String: String], units: [Unit], links: [Link]? = nil,
+                layers: [Layer], shapes: [ValueShape]) {
         self.input = input
         self.tasks = tasks
         self.metadata = metadata
         self.units = units
+        self.links = links ?? units.indices.map { Link(input: $0 == 0 ? nil : $0 - 1) }
         self.layers = layers
         self.shapes = shapes
     }

@@ -48,34 +48,40 @@ private enum Chains {
     }
 }
 
-/// A naive per-task evaluation of the state: each task's full matrices, no splitting at all.
+/// A naive per-task evaluation of the state: each task's full matrices, no splitting at all,
+/// following the units' links (inputs and residual addends).
 private func naiveOutputs(_ state: ZipState, input: [Float]) -> [String: [Float]] {
     var result: [String: [Float]] = [:]
     for (t, task) in state.tasks.enumerated() {
-        var x = ReferenceTensor(shape: ValueShape(height: state.input.height, width: state.input.width, channels: state.input.channels), values: input)
-        for unit in state.units {
+        let image = ReferenceTensor(shape: ValueShape(height: state.input.height, width: state.input.width, channels: state.input.channels), values: input)
+        var values: [ReferenceTensor] = []
+        for (u, unit) in state.units.enumerated() {
+            let x = state.links[u].input.map { values[$0] } ?? image
+            let addend = state.links[u].addend.map { values[$0] }
             switch unit {
             case .dense(let l):
                 let layer = state.layers[l]
                 if let conv = layer.conv {
                     let op = Conv2D(window: conv.window, outChannels: layer.outCount, weight: 0, bias: 0, activation: layer.activation)
-                    x = ReferenceInterpreter.conv2d(x, op, weight: layer.weights[t], bias: layer.biases[t], addend: nil)
+                    values.append(ReferenceInterpreter.conv2d(x, op, weight: layer.weights[t], bias: layer.biases[t], addend: addend))
                 } else {
                     let op = FullyConnected(outFeatures: layer.outCount, weight: 0, bias: 0, activation: layer.activation)
-                    x = ReferenceInterpreter.fullyConnected(x, op, weight: layer.weights[t], bias: layer.biases[t], addend: nil)
+                    values.append(ReferenceInterpreter.fullyConnected(x, op, weight: layer.weights[t], bias: layer.biases[t], addend: addend))
                 }
             case .passThrough(let p):
                 switch p.op {
-                case .maxPool(let pool): x = ReferenceInterpreter.maxPool(x, pool)
-                case .averagePool(let pool): x = ReferenceInterpreter.averagePool(x, pool)
-                case .globalAveragePool: x = ReferenceInterpreter.globalAveragePool(x)
-                case .activation(let a): x = ReferenceInterpreter.activation(x, a)
-                case .flatten: x = ReferenceInterpreter.flatten(x)
-                default: Issue.record("unexpected pass-through \(p.op.name)")
+                case .maxPool(let pool): values.append(ReferenceInterpreter.maxPool(x, pool))
+                case .averagePool(let pool): values.append(ReferenceInterpreter.averagePool(x, pool))
+                case .globalAveragePool: values.append(ReferenceInterpreter.globalAveragePool(x))
+                case .activation(let a): values.append(ReferenceInterpreter.activation(x, a))
+                case .flatten: values.append(ReferenceInterpreter.flatten(x))
+                default:
+                    Issue.record("unexpected pass-through \(p.op.name)")
+                    values.append(x)
                 }
             }
         }
-        result[task.name] = ReferenceInterpreter.softmax(x).values
+        result[task.name] = ReferenceInterpreter.softmax(values.last!).values
     }
     return result
 }
@@ -285,6 +291,70 @@ private func refusal(_ body: () throws -> Void) -> String {
         expectClose(outputs["fashion"], naive["fashion"], "fashion")
     }
 
+    @Test("residual networks: tied layers share the same neurons, the lowering matches a naive evaluation, retraining keeps the invariant",
+          arguments: [1.0, 0.5])
+    func residualNetworks(fraction: Double) throws {
+        let labels = (0..<10).map(String.init)
+        let models = ["a", "b"].enumerated().map { i, task in
+            Architecture.resnet.build(task: task, labels: labels, mean: 0.5, std: 0.5, seed: UInt64(61 + i))
+        }
+        var state = try ZipState(models: models)
+        let names = state.layers.map(\.name)
+        func tied(_ name: String) -> [String] { state.tiedLayers(of: names.firstIndex(of: name)!).map { names[$0] } }
+        #expect(tied("stem/conv") == ["stem/conv", "block1.2/conv"])
+        #expect(tied("block2.2/conv") == ["block2.2/conv", "block2.shortcut/conv"])
+        #expect(tied("block1.1/conv") == ["block1.1/conv"])
+        // Unshared, the lowering computes each original network.
+        let input = RandomModels.input(for: models[0], seed: 5)
+        let (unshared, _) = try state.lowered()
+        let lowered = try ReferenceInterpreter.outputs(unshared, input: input)
+        for (t, task) in ["a", "b"].enumerated() {
+            expectClose(lowered[task], try ReferenceInterpreter.outputs(models[t], input: input)[task], "unshared \(task)")
+        }
+        let images = try Dataset.load(.mnist, split: .train).subset(0..<64)
+        for l in 0..<state.headLayer {
+            if state.tiedLayers(of: l).first! < l {
+                // Paired already with the earlier tied layer: only merged weights (here the average).
+                let k = state.layers[l].sharedCount
+                let rows = state.tasks.indices.map { state.inputColumns(layer: l, task: $0) }
+                var merged = Matrix(rows: k, cols: rows[0].cols)
+                for i in 0..<k { for c in 0..<merged.cols { merged[i, c] = (rows[0][i, c] + rows[1][i, c]) / 2 } }
+                try state.merge(layer: l, merged: merged)
+            } else {
+                let n = state.layers[l].outCount, k = Int((Double(n) * fraction).rounded())
+                try shareAveraged(&state, layer: l, neurons: [someNeurons(k, of: n, seed: UInt64(l)), someNeurons(k, of: n, seed: UInt64(100 + l))])
+            }
+            #expect(state.tiedLayers(of: l).allSatisfy { state.layers[$0].sharedCount == state.layers[l].sharedCount })
+            // Each task's own network computes the same as the naive evaluation, pending or not.
+            let naive = naiveOutputs(state, input: input)
+            for (t, task) in ["a", "b"].enumerated() {
+                expectClose(try ReferenceInterpreter.outputs(try state.taskNetwork(t).0, input: input)[task], naive[task], "\(task)'s network after \(names[l])")
+            }
+            // A layer tied to a later one waits for it: the state cannot be lowered meanwhile.
+            guard state.pending.isEmpty else {
+                #expect(throws: ModelError.self) { try state.lowered() }
+                continue
+            }
+            let (model, map) = try state.lowered()
+            let outputs = try ReferenceInterpreter.outputs(model, input: input)
+            expectClose(outputs["a"], naive["a"], "a after \(names[l])")
+            expectClose(outputs["b"], naive["b"], "b after \(names[l])")
+            // A few joint training steps on the lowered model, absorbed back: the invariant holds.
+            let trainable = try TrainableModel(model)
+            let trainer = try Trainer(model: trainable, options: TrainingOptions(epochs: 1, batchSize: 8, learningRate: 0.05, seed: 1))
+            _ = try trainer.runIterations(2, data: ["a": TaskData(images: images), "b": TaskData(images: images)], learningRate: 0.05)
+            try state.absorb(trainable.exportModel(), map: map)
+            try state.checkConsistency()
+        }
+        let (model, _) = try state.lowered()
+        let stats = try ModelStatistics(model)
+        if fraction == 1 {
+            // Every hidden layer is one shared trunk, computed once.
+            #expect(stats.layers.filter { $0.name != "fc" && $0.name != "softmax" && $0.name != "input" }.allSatisfy { $0.computedOnce })
+        }
+        #expect(stats.sharedParameters > 0)
+    }
+
     @Test func fullySharedLayerIsComputedOnce() throws {
         var state = try ZipState(models: [Chains.lenet5(task: "a", seed: 51), Chains.lenet5(task: "b", seed: 52)])
         try shareAveraged(&state, layer: 0, neurons: [[0, 1, 2, 3], [2, 0, 3, 1]])
@@ -380,29 +450,24 @@ private func refusal(_ body: () throws -> Void) -> String {
         #expect(lenets.contains("input spec") || lenets.contains("architecture"), "\(lenets)")
     }
 
-    @Test func refusesResidualNetworks() {
-        let labels = (0..<10).map(String.init)
-        let resnet = Architecture.resnet.build(task: "a", labels: labels, mean: 0.5, std: 0.25, seed: 1)
-        let lenet = Architecture.lenet5.build(task: "b", labels: labels, mean: 0.5, std: 0.25, seed: 2)
-        for model in [resnet, (try? resnet.optimized()) ?? resnet] {
-            let message = refusal { _ = try ZipState(models: [lenet, model]) }
-            #expect(message.contains("residual networks are not supported yet") && message.contains("model 2"), "\(message)")
-        }
+    @Test func refusesGraphsItCannotZip() {
+        // An add that is not a residual connection into a layer (both operands the same pooled value).
+        var a = ModelBuilder(input: Chains.grayInput(6), seed: 3)
+        let conv = a.conv("conv1", ValueRef(0), outChannels: 4, window: .square(3), activation: .relu)
+        let pool = a.maxPool("pool", ValueRef(conv), window: .square(2, stride: 2))
+        let sum = a.add("sum", ValueRef(pool), ValueRef(pool))
+        let flat = a.flatten("flatten", ValueRef(sum))
+        a.task("s", output: a.softmax("softmax", ValueRef(a.fullyConnected("fc", ValueRef(flat), outFeatures: 2))))
+        let add = refusal { _ = try ZipState(models: [a.build()]) }
+        #expect(add.contains("'sum'") && add.contains("zipping takes networks of"), "\(add)")
+
         var b = ModelBuilder(input: Chains.grayInput(5), seed: 3)
-        let conv = b.conv("conv1", ValueRef(0), outChannels: 4, window: .square(3))
-        let sliced = b.conv("conv2", ValueRef(conv, channelCount: 2), outChannels: 3, window: .square(3))
+        let c1 = b.conv("conv1", ValueRef(0), outChannels: 4, window: .square(3))
+        let sliced = b.conv("conv2", ValueRef(c1, channelCount: 2), outChannels: 3, window: .square(3))
         let fc = b.fullyConnected("fc", ValueRef(sliced), addend: nil, outFeatures: 2)
         b.task("s", output: b.softmax("softmax", ValueRef(fc)))
-        let message = refusal { _ = try ZipState(models: [b.build()]) }
-        #expect(message.contains("channel slice") && message.contains("residual networks are not supported yet"), "\(message)")
-
-        var c = ModelBuilder(input: Chains.grayInput(5), seed: 4)
-        let flat = c.flatten("flatten", ValueRef(0))
-        let partial = c.fullyConnected("fc/partial", ValueRef(flat), outFeatures: 2, bias: false)
-        let logits = c.fullyConnected("fc", ValueRef(partial), addend: ValueRef(partial), outFeatures: 2)
-        c.task("t", output: c.softmax("softmax", ValueRef(logits)))
-        let addend = refusal { _ = try ZipState(models: [c.build()]) }
-        #expect(addend.contains("addend") && addend.contains("residual networks are not supported yet"), "\(addend)")
+        let slice = refusal { _ = try ZipState(models: [b.build()]) }
+        #expect(slice.contains("channel slice") && slice.contains("zipping takes networks of"), "\(slice)")
     }
 
     @Test func refusesDuplicateTaskNamesAndMultiTaskModels() {

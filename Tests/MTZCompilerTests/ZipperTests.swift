@@ -20,7 +20,9 @@ import Testing
     }
 
     static func options(_ method: ZipMethod, share: ShareSpec = .uniform(1)) -> ZipOptions {
-        ZipOptions(share: share, method: method, iterationScale: 0.1, batchSize: 32, hessianImages: 200, seed: 3)
+        var options = ZipOptions(share: share, method: method, iterationScale: 0.1, batchSize: 32, hessianImages: 200, seed: 3)
+        options.finalIterations = 0
+        return options
     }
 
     @Test("fully zipping two MNIST/Fashion networks shares every hidden layer and keeps both tasks working")
@@ -70,7 +72,7 @@ import Testing
         let (c, imagesC) = try Self.trained(seed: 3, task: "c", dataset: .fashion, count: 700)
         var options = Self.options(.mtz, share: .perLayer(["fc1": 1, "fc2": 0.5]))
         options.iterationScale = 0.05
-        options.finalIterations = 10
+        options.finalIterations = 200   // × iterationScale 0.05
         options.schedule = .cosine
         options.momentum = 0.9
         let (model, report) = try Zipper(models: [a, b, c], trainingData: ["a": imagesA, "b": imagesB, "c": imagesC], options: options).run()
@@ -97,6 +99,29 @@ import Testing
         #expect(throws: ZipError.self) {
             try Zipper(models: [a], trainingData: ["a": imagesA], options: options)
         }
+    }
+
+    @Test("residual networks zip end to end: tied layers are retrained with the later one, the trunk is computed once")
+    func residualNetworks() throws {
+        let images = try Dataset.load(.mnist, split: .train).subset(0..<500)
+        let models = ["a", "b"].enumerated().map { i, task in
+            Architecture.resnet.build(task: task, labels: DatasetName.mnist.classNames, mean: Architecture.inputMean,
+                                      std: Architecture.inputStd, seed: UInt64(7 + i),
+                                      metadata: [Evaluation.datasetKey(task: task): "mnist", Evaluation.holdoutKey(task: task): "100"])
+        }
+        var options = Self.options(.mtz)
+        options.iterationScale = 0.02
+        options.hessianImages = 16
+        let (model, report) = try Zipper(models: models, trainingData: ["a": images, "b": images], options: options).run()
+        #expect(report.layers.count == 9)
+        #expect(report.layers.filter { $0.retrainedWith != nil }.map(\.name) == ["stem/conv", "block1.1/conv", "block2.2/conv", "block3.2/conv"])
+        #expect(report.layers.allSatisfy { $0.shared == $0.neurons })
+        let stats = try ModelStatistics(model)
+        #expect(stats.layers.filter { !["input", "fc", "softmax"].contains($0.name) }.allSatisfy { $0.computedOnce })
+        #expect(stats.savedFraction > 0.45)
+        var automatic = options
+        automatic.maxErrorIncrease = 0.01
+        #expect(throws: ZipError.self) { try Zipper(models: models, trainingData: ["a": images, "b": images], options: automatic) }
     }
 
     @Test("networks of different architectures are refused before any work, naming the difference")

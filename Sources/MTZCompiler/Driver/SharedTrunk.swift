@@ -11,8 +11,12 @@ extension ZipState {
         var state = try ZipState(models: models)
         for l in 0..<state.headLayer {
             let n = state.layers[l].outCount
-            try state.share(layer: l, neurons: Array(repeating: Array(0..<n), count: models.count),
-                            merged: state.inputColumns(layer: l, task: 0))
+            if state.tiedLayers(of: l).first! < l {
+                try state.merge(layer: l, merged: state.inputColumns(layer: l, task: 0))
+            } else {
+                try state.share(layer: l, neurons: Array(repeating: Array(0..<n), count: models.count),
+                                merged: state.inputColumns(layer: l, task: 0))
+            }
         }
         return try state.lowered().0
     }

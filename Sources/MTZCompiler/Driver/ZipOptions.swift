@@ -64,16 +64,18 @@ public struct ZipOptions: Sendable {
     /// Multiplies every retraining budget (0 = no retraining).
     public var iterationScale: Double
     public var batchSize: Int
-    public var learningRate: Float
-    /// SGD momentum of the retraining (0: plain SGD, as in the paper).
+    /// Retraining learning rate; nil: 0.01, or 0.001 for residual networks (their batch norms are
+    /// folded, which makes plain retraining less stable).
+    public var learningRate: Float?
+    /// SGD momentum of the retraining (0: plain SGD, as in the paper; default 0.9).
     public var momentum: Float
     /// Learning-rate schedule within each retraining budget (restarted for every layer).
-    public var schedule: LearningRateSchedule = .constant
+    public var schedule: LearningRateSchedule = .cosine
     /// L2 weight decay of the retraining.
-    public var weightDecay: Float = 0
-    /// Joint retraining iterations after the last zipped layer, on top of its own budget
-    /// (not scaled by `iterationScale`).
-    public var finalIterations: Int = 0
+    public var weightDecay: Float = 5e-4
+    /// Joint retraining iterations after the last zipped layer, on top of its own budget (scaled by
+    /// `iterationScale` like every budget).
+    public var finalIterations: Int = 2000
     /// Hessian damping λ (relative to trace/dimension).
     public var damping: Double
     /// Training images per task used to estimate each layer's Hessian.
@@ -82,7 +84,7 @@ public struct ZipOptions: Sendable {
     public var perChannelHessian: Bool
     /// Scale every task's Hessian to the same trace before pairing and merging, so that a task
     /// whose layer inputs are larger does not dominate the merged weights.
-    public var balanceHessians: Bool = false
+    public var balanceHessians: Bool = true
     /// Training images per task held out for validation (the last ones of the training split).
     public var validationImages: Int
     public var seed: UInt64
@@ -90,9 +92,11 @@ public struct ZipOptions: Sendable {
     /// may suffer; each layer then shares the most neurons (up to `share`) that stay within it.
     public var maxErrorIncrease: Double?
 
-    /// Creates options; defaults follow MTZ.md (few iterations for early layers, more for late ones).
+    /// Creates options; defaults follow MTZ.md (few iterations for early layers, more for late ones),
+    /// with SGD momentum 0.9, a cosine learning-rate decay per layer, weight decay 5·10⁻⁴, balanced
+    /// Hessians and 2000 final iterations (docs/EXPERIMENTS.md shows why).
     public init(share: ShareSpec = .uniform(1), method: ZipMethod = .mtz, iterations: [String: Int] = [:], iterationScale: Double = 1,
-                batchSize: Int = 64, learningRate: Float = 0.01, momentum: Float = 0, damping: Double = 1e-4, hessianImages: Int = 2000,
+                batchSize: Int = 64, learningRate: Float? = nil, momentum: Float = 0.9, damping: Double = 1e-4, hessianImages: Int = 2000,
                 perChannelHessian: Bool = false, validationImages: Int = 5000, seed: UInt64 = 1, maxErrorIncrease: Double? = nil) {
         self.share = share
         self.method = method

@@ -18,6 +18,9 @@ public struct ZipReport: Sendable, Codable {
         public var seconds: Double
         /// In the automatic mode: the shared counts tried, largest first, ending with the accepted one.
         public var candidatesTried: [Int]? = nil
+        /// Residual networks: the later layer (tied to this one by a residual add) after whose merge
+        /// this layer was validated and retrained; its iterations include this layer's budget.
+        public var retrainedWith: String? = nil
     }
 
     /// Cost statistics of the accepted pairs.

@@ -25,7 +25,7 @@ public struct ZipProgress: Sendable {
     public var errors: [String: Double]
 }
 
-/// Zips single-task networks (two or more) of the same chain architecture into one multi-head model with
+/// Zips single-task networks (two or more) of the same architecture (chains or residual networks) into one multi-head model with
 /// Multi-Task Zipping: layer by layer from the input, pairs neurons by the layer-wise Hessian cost,
 /// merges each pair's incoming weights, and retrains the lowered multi-head network jointly.
 public final class Zipper {
@@ -38,6 +38,8 @@ public final class Zipper {
     private let train: [String: LabeledImages]
     private let validation: [String: LabeledImages]
     private let originals: [Model]
+    /// The retraining learning rate in use (`options.learningRate` or its default).
+    private let learningRate: Float
 
     /// Prepares zipping `models` (one task each, 2 to `maxNetworks` models) with each task's training images.
     ///
@@ -51,8 +53,15 @@ public final class Zipper {
         }
         guard options.batchSize >= 1, options.batchSize <= 4096 else { throw ZipError.invalidOption("batch size must be in 1...4096") }
         guard options.damping > 0, options.damping.isFinite else { throw ZipError.invalidOption("damping must be positive") }
-        state = try ZipState(models: models)
+        let state = try ZipState(models: models)
+        self.state = state
         taskNames = state.tasks.map(\.name)
+        let residual = state.layers.indices.contains { state.tiedLayers(of: $0).count > 1 }
+        learningRate = options.learningRate ?? (residual ? 0.001 : 0.01)
+        guard learningRate > 0, learningRate.isFinite else { throw ZipError.invalidOption("the learning rate must be positive") }
+        if options.maxErrorIncrease != nil, residual {
+            throw ZipError.invalidOption("the automatic mode (--max-error-increase) takes networks without residual connections for now; give --share")
+        }
         var train: [String: LabeledImages] = [:], validation: [String: LabeledImages] = [:]
         for (t, name) in taskNames.enumerated() {
             guard let images = trainingData[name] else { throw ZipError.invalidOption("no training data for task '\(name)'") }
@@ -81,32 +90,46 @@ public final class Zipper {
         }
         let hidden = Array(0..<state.headLayer)
         var layerReports: [ZipReport.Layer] = []
+        // Budget of layers whose retraining waits for a later tied layer (residual networks).
+        var carried = 0
         for (position, l) in hidden.enumerated() {
             let layer = state.layers[l]
             func tell(_ phase: ZipProgress.Phase, _ iteration: Int = 0, _ iterations: Int = 0, _ errors: [String: Double] = [:]) {
                 progress?(ZipProgress(layer: layer.name, layerIndex: position, layerCount: hidden.count, phase: phase,
                                       iteration: iteration, iterations: iterations, errors: errors))
             }
-            let budget = Int((Double(options.iterations[layer.name] ?? ZipOptions.defaultIterations(layer: position, of: hidden.count))
+            let budget = carried + Int((Double(options.iterations[layer.name] ?? ZipOptions.defaultIterations(layer: position, of: hidden.count))
                 * options.iterationScale).rounded())
+            carried = 0
+            // A layer tied by a residual add to one zipped earlier shares the same neurons: they are
+            // paired already, so only its merged weights are computed (if it shares any).
+            if state.tiedLayers(of: l).first! < l {
+                let k = state.layers[l].sharedCount
+                guard k > 0 else { continue }
+                let plan = try pairing(layer: l, count: k, aligned: true, tell: tell)
+                layerReports.append(try zip(layer: l, plan: plan, count: k, aligned: true, iterations: budget, tell: tell))
+                if !state.pending.isEmpty { carried = budget }
+                continue
+            }
             let requested = Int((options.share.fraction(of: layer.name) * Double(layer.outCount)).rounded())
             guard let maxIncrease = options.maxErrorIncrease else {
                 // Fixed sharing. Sharing grows from the input side: once a layer shares nothing,
                 // nothing above it can.
                 guard requested > 0 else { break }
-                let plan = try pairing(layer: l, count: requested, tell: tell)
-                layerReports.append(try zip(layer: l, plan: plan, count: requested, iterations: budget, tell: tell))
+                let plan = try pairing(layer: l, count: requested, aligned: false, tell: tell)
+                layerReports.append(try zip(layer: l, plan: plan, count: requested, aligned: false, iterations: budget, tell: tell))
+                if !state.pending.isEmpty { carried = budget }
                 continue
             }
             // Automatic: the largest candidate share whose retrained validation error stays within
             // the budget for every task; candidates come from one pairing (greedy pairs for a
             // smaller k are a prefix of those for a larger one), tried from the largest down.
             guard requested > 0 else { break }
-            let plan = try pairing(layer: l, count: requested, tell: tell)
+            let plan = try pairing(layer: l, count: requested, aligned: false, tell: tell)
             var accepted: ZipReport.Layer?
             for k in Self.candidates(upTo: requested) {
                 let snapshot = state
-                var attempt = try zip(layer: l, plan: plan, count: k, iterations: budget, tell: tell)
+                var attempt = try zip(layer: l, plan: plan, count: k, aligned: false, iterations: budget, tell: tell)
                 let within = taskNames.allSatisfy { (attempt.errorAfterRetraining[$0] ?? 1) - (originalError[$0] ?? 0) <= maxIncrease }
                 if within {
                     attempt.candidatesTried = Self.candidates(upTo: requested).filter { $0 >= k }
@@ -121,20 +144,21 @@ public final class Zipper {
 
         var final: ZipReport.FinalRetraining?
         var (model, map) = try state.lowered()
-        if options.finalIterations > 0, !layerReports.isEmpty {
+        let finalIterations = Int((Double(options.finalIterations) * options.iterationScale).rounded())
+        if finalIterations > 0, !layerReports.isEmpty {
             let begin = DispatchTime.now().uptimeNanoseconds
             let last = hidden.count - 1
             func tell(_ phase: ZipProgress.Phase, _ iteration: Int, _ errors: [String: Double] = [:]) {
                 progress?(ZipProgress(layer: "final", layerIndex: last, layerCount: hidden.count, phase: phase,
-                                      iteration: iteration, iterations: options.finalIterations, errors: errors))
+                                      iteration: iteration, iterations: finalIterations, errors: errors))
             }
             let before = layerReports.last!.errorAfterRetraining
-            let trained = try retrain(model, map: map, iterations: options.finalIterations) { tell(.retraining, $0) }
+            let trained = try retrain(model, map: map, iterations: finalIterations) { tell(.retraining, $0) }
             tell(.validating, 0)
             let after = try validationError(of: trained)
             (model, _) = try state.lowered()
-            tell(.validating, options.finalIterations, after)
-            final = ZipReport.FinalRetraining(iterations: options.finalIterations, errorBefore: before, errorAfter: after,
+            tell(.validating, finalIterations, after)
+            final = ZipReport.FinalRetraining(iterations: finalIterations, errorBefore: before, errorAfter: after,
                                               seconds: Double(DispatchTime.now().uptimeNanoseconds - begin) * 1e-9)
         }
         model.metadata["producer"] = "mtz zip"
@@ -182,13 +206,27 @@ public final class Zipper {
     /// neurons, the pairs are merged, and side A becomes the merged neurons with Hessian
     /// H_A + H_t (the precisions of the merged tasks add). Shared neurons are ordered by their
     /// summed cost, so a prefix is the cheapest shares (the automatic mode relies on that).
-    private func pairing(layer l: Int, count k: Int, tell: (ZipProgress.Phase, Int, Int, [String: Double]) -> Void) throws -> Pairing {
+    ///
+    /// `aligned`: the layer's first `count` neurons are already paired (a layer tied by a residual
+    /// add to one zipped earlier): neuron `i` of every task forms shared neuron `i`, in that order;
+    /// only the costs and merged weights are computed.
+    private func pairing(layer l: Int, count k: Int, aligned: Bool,
+                         tell: (ZipProgress.Phase, Int, Int, [String: Double]) -> Void) throws -> Pairing {
         tell(.hessians, 0, 0, [:])
-        let columns = taskNames.indices.map { state.inputColumns(layer: l, task: $0) }
-        let (lowered, map) = try state.lowered()
+        var columns = taskNames.indices.map { state.inputColumns(layer: l, task: $0) }
+        if aligned {
+            columns = columns.map { Matrix(rows: k, cols: $0.cols, values: Array($0.values.prefix(k * $0.cols))) }
+        }
+        /// The pairs of `count` neurons under `costs`: greedy, or the aligned neurons.
+        func matched(_ costs: Matrix, count: Int) -> [NeuronPair] {
+            aligned ? (0..<count).map { (a: $0, b: $0, cost: costs[$0, $0]) } : Matching.greedy(costs: costs, count: count)
+        }
         var hessians: [[Double]] = []
         if options.method == .mtz || options.method == .mtzAverage {
-            for t in taskNames.indices { hessians.append(try hessian(of: l, task: t, model: lowered, map: map)) }
+            for t in taskNames.indices {
+                let (network, map) = try state.taskNetwork(t)
+                hessians.append(try hessian(of: l, task: t, model: network, input: map.sharedInput[l][0]))
+            }
             if options.balanceHessians { hessians = hessians.map { Self.unitTrace($0, n: columns[0].cols) } }
         }
         tell(.pairing, 0, 0, [:])
@@ -210,24 +248,26 @@ public final class Zipper {
                 } catch {
                     throw ZipError.numerical("layer '\(state.layers[l].name)': \(error)")
                 }
-                pairs = Matching.greedy(costs: try finite(pair.costs(weightsA: sideA, weightsB: sideB), layer: l), count: count)
+                pairs = matched(try finite(pair.costs(weightsA: sideA, weightsB: sideB), layer: l), count: count)
                 merged = options.method == .mtz
                     ? pair.mergedWeights(weightsA: sideA, weightsB: sideB, pairs: pairs)
                     : Baseline.averagedWeights(weightsA: sideA, weightsB: sideB, pairs: pairs, shareA: Double(t) / Double(t + 1))
                 for i in hessianA.indices { hessianA[i] += hessians[t][i] }
             case .euclidean:
-                pairs = Matching.greedy(costs: try finite(Baseline.euclideanCosts(weightsA: sideA, weightsB: sideB), layer: l), count: count)
+                pairs = matched(try finite(Baseline.euclideanCosts(weightsA: sideA, weightsB: sideB), layer: l), count: count)
                 merged = Baseline.averagedWeights(weightsA: sideA, weightsB: sideB, pairs: pairs, shareA: Double(t) / Double(t + 1))
             case .random:
-                pairs = Matching.random(countA: sideA.rows, countB: sideB.rows, count: count, seed: options.seed &+ UInt64(l) &+ UInt64(t - 1) << 32)
+                pairs = aligned ? matched(Matrix(rows: count, cols: count), count: count)
+                    : Matching.random(countA: sideA.rows, countB: sideB.rows, count: count, seed: options.seed &+ UInt64(l) &+ UInt64(t - 1) << 32)
                 merged = Baseline.averagedWeights(weightsA: sideA, weightsB: sideB, pairs: pairs, shareA: Double(t) / Double(t + 1))
             }
             neurons = neurons.map { list in pairs.map { list[$0.a] } } + [pairs.map(\.b)]
             costs = pairs.map { costs[$0.a] + $0.cost }
             sideA = merged
         }
-        // Cheapest shared neurons first (for two networks greedy already yields them in that order).
-        let order = costs.indices.sorted { costs[$0] < costs[$1] }
+        // Cheapest shared neurons first (for two networks greedy already yields them in that order);
+        // aligned neurons keep their order.
+        let order = aligned ? Array(costs.indices) : costs.indices.sorted { costs[$0] < costs[$1] }
         let cols = sideA.cols
         return Pairing(neurons: neurons.map { list in order.map { list[$0] } }, costs: order.map { costs[$0] },
                        merged: Matrix(rows: order.count, cols: cols, values: order.flatMap { sideA.values[$0 * cols ..< ($0 + 1) * cols] }))
@@ -243,12 +283,25 @@ public final class Zipper {
 
     /// Shares the first `k` pairs of `plan` in layer `l`, validates, retrains jointly for
     /// `iterations`, validates again.
-    private func zip(layer l: Int, plan: Pairing, count k: Int, iterations: Int,
+    private func zip(layer l: Int, plan: Pairing, count k: Int, aligned: Bool, iterations: Int,
                      tell: (ZipProgress.Phase, Int, Int, [String: Double]) -> Void) throws -> ZipReport.Layer {
         let start = DispatchTime.now().uptimeNanoseconds
         let layer = state.layers[l]
         let chosen = plan.prefix(k)
-        try state.share(layer: l, neurons: chosen.neurons, merged: chosen.merged)
+        if aligned {
+            try state.merge(layer: l, merged: chosen.merged)
+        } else {
+            try state.share(layer: l, neurons: chosen.neurons, merged: chosen.merged)
+        }
+        guard state.pending.isEmpty else {
+            // A layer tied to this one by a residual add (or reading it) still has to be merged:
+            // validation and retraining happen after that layer, with this layer's budget added.
+            return ZipReport.Layer(
+                name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(chosen.costs), damping: options.damping,
+                errorBeforeRetraining: [:], errorAfterRetraining: [:], iterations: 0,
+                seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9,
+                retrainedWith: state.pending.min().map { state.layers[$0].name })
+        }
         let (lowered, map) = try state.lowered()
         tell(.validating, 0, 0, [:])
         let before = try validationError(of: lowered)
@@ -268,15 +321,19 @@ public final class Zipper {
     // MARK: - Steps
 
     /// The damped layer-wise Hessian of layer `l` for task `t`, from its first
-    /// `options.hessianImages` training images run through the current zipped network.
-    private func hessian(of l: Int, task t: Int, model: Model, map: LoweringMap) throws -> [Double] {
-        guard let ref = map.sharedInput[l][t] else {
-            throw ZipError.numerical("layer '\(state.layers[l].name)' has no shared input")
-        }
+    /// `options.hessianImages` training images run through `model`, task `t`'s network as zipped
+    /// so far (`ZipState.taskNetwork`), whose value `input` is the layer's shared input.
+    private func hessian(of l: Int, task t: Int, model: Model, input: ValueRef?) throws -> [Double] {
         let layout = state.neuronLayout(layer: l)
+        guard let ref = input else {
+            // Nothing shared feeds the layer (a residual layer tied to an earlier one, above a layer
+            // that shares nothing): the neuron vector is the bias alone, whose Hessian is E[1·1].
+            guard layout.sharedChannels == 0 else { throw ZipError.numerical("layer '\(state.layers[l].name)' has no shared input") }
+            return [1 + options.damping]
+        }
         let images = train[taskNames[t]]!
         if let conv = state.layers[l].conv {
-            let outShape = try layerOutputShape(l)
+            let outShape = layerOutputShape(l)
             if options.perChannelHessian {
                 var h = PerChannelHessian(channels: layout.sharedChannels)
                 try LayerInputs.forEach(in: model, ref: ref, images: images, count: options.hessianImages) { rows, shape, stride in
@@ -311,11 +368,8 @@ public final class Zipper {
     }
 
     /// Output shape of dense layer `l` (one task, all channels).
-    private func layerOutputShape(_ l: Int) throws -> ValueShape {
-        for (u, unit) in state.units.enumerated() {
-            if case .dense(let index) = unit, index == l { return state.shapes[u] }
-        }
-        throw ZipError.numerical("layer \(l) is not in the chain")
+    private func layerOutputShape(_ l: Int) -> ValueShape {
+        state.shapes[state.unit(ofLayer: l)]
     }
 
     /// Joint retraining of the lowered current state: one mini-batch per task per iteration, summed
@@ -324,15 +378,18 @@ public final class Zipper {
     private func retrain(_ lowered: Model, map: LoweringMap, iterations: Int, progress: (Int) -> Void) throws -> Model {
         let trainable = try TrainableModel(lowered)
         let trainer = try Trainer(model: trainable, options: TrainingOptions(
-            epochs: 1, batchSize: options.batchSize, learningRate: options.learningRate, schedule: options.schedule,
+            epochs: 1, batchSize: options.batchSize, learningRate: learningRate, schedule: options.schedule,
             momentum: options.momentum, weightDecay: options.weightDecay, seed: options.seed))
         let data = train.mapValues { TaskData(images: $0) }
         for done in 0..<iterations {
-            let rate = options.schedule.rate(base: options.learningRate, progress: Double(done) / Double(iterations))
+            let rate = options.schedule.rate(base: learningRate, progress: Double(done) / Double(iterations))
             _ = try trainer.runIterations(1, data: data, learningRate: rate)
             if (done + 1) % 25 == 0 || done + 1 == iterations { progress(done + 1) }
         }
         let trained = trainable.exportModel()
+        guard trained.weights.allSatisfy({ $0.values.array.allSatisfy(\.isFinite) }) else {
+            throw ZipError.numerical("retraining diverged (weights became infinite or NaN); try a smaller --lr (it was \(learningRate))")
+        }
         try state.absorb(trained, map: map)
         return trained
     }

@@ -3,7 +3,8 @@ import MTZCore
 extension ZipState {
     /// Checks the state's structure and the zipping invariant.
     ///
-    /// Structure: every dense layer appears once, in order; every task has weights and biases of
+    /// Structure: every dense layer appears once, in order; every unit reads earlier units; layers
+    /// tied by a residual add share equally many neurons; every task has weights and biases of
     /// the layer's size; `sharedCount` is within `0...outCount` and 0 for the head. Invariant: in
     /// every layer, rows `0..<sharedCount` over the shared input columns and the bias entries
     /// `0..<sharedCount` are identical (bit for bit) in every task.
@@ -22,6 +23,27 @@ extension ZipState {
         }
         guard order == Array(layers.indices) else {
             throw ModelError("the zip state's units refer to dense layers \(order), expected 0..<\(layers.count) in order")
+        }
+        guard links.count == units.count else {
+            throw ModelError("the zip state has \(links.count) links for \(units.count) units")
+        }
+        for (u, link) in links.enumerated() {
+            guard link.input.map({ (0..<u).contains($0) }) ?? true, link.addend.map({ (0..<u).contains($0) }) ?? true else {
+                throw ModelError("unit \(u) reads a unit that does not come before it")
+            }
+            if link.addend != nil, case .passThrough = units[u] {
+                throw ModelError("unit \(u) is a pass-through with an addend")
+            }
+        }
+        if let l = pending.min() {
+            throw ModelError("layer '\(layers[l].name)' has paired neurons whose merged weights are not set yet (merge it first)")
+        }
+        let spaces = self.spaces
+        for (u, unit) in units.enumerated() {
+            guard case .dense(let l) = unit, spaces[u] != u, spaces[u] >= 0, case .dense(let root) = units[spaces[u]] else { continue }
+            guard layers[l].sharedCount == layers[root].sharedCount, layers[l].outCount == layers[root].outCount else {
+                throw ModelError("layers '\(layers[root].name)' and '\(layers[l].name)' are tied by a residual add but share \(layers[root].sharedCount) and \(layers[l].sharedCount) neurons")
+            }
         }
         let layouts = neuronLayouts
         for (l, layer) in layers.enumerated() {

@@ -27,20 +27,23 @@ extension ZipState {
         let layouts = neuronLayouts
         var graph = LoweredGraph()
         let image = graph.add("input", layer: "input", .input, [])
-        var values = [TaskValue](repeating: TaskValue(shared: image, specific: nil), count: tasks.count)
+        let imageValue = [TaskValue](repeating: TaskValue(shared: image, specific: nil), count: tasks.count)
+        var unitValues: [[TaskValue]] = []
         var sharedInput = [[ValueRef?]](repeating: [], count: layers.count)
         var specificInput = [[ValueRef?]](repeating: [], count: layers.count)
 
-        for unit in units {
+        for (u, unit) in units.enumerated() {
+            let x = links[u].input.map { unitValues[$0] } ?? imageValue
             switch unit {
             case .passThrough(let p):
-                values = lowerPassThrough(p, values, into: &graph)
+                unitValues.append(lowerPassThrough(p, x, into: &graph))
             case .dense(let l):
-                sharedInput[l] = values.map(\.shared)
-                specificInput[l] = values.map(\.specific)
-                values = lowerDense(l, layout: layouts[l], values, into: &graph)
+                sharedInput[l] = x.map(\.shared)
+                specificInput[l] = x.map(\.specific)
+                unitValues.append(lowerDense(l, layout: layouts[l], x, addend: links[u].addend.map { unitValues[$0] }, into: &graph))
             }
         }
+        let values = unitValues.last ?? imageValue
 
         var heads: [TaskHead] = []
         for (t, task) in tasks.enumerated() {
@@ -82,8 +85,11 @@ extension ZipState {
         return first
     }
 
-    /// Lowers dense layer `l` (see `lowered()` for the node layout).
-    private func lowerDense(_ l: Int, layout: NeuronLayout, _ values: [TaskValue], into graph: inout LoweredGraph) -> [TaskValue] {
+    /// Lowers dense layer `l` (see `lowered()` for the node layout). With an `addend` (a residual
+    /// connection, split like this layer's output since the two are tied) each block accumulates
+    /// into the addend's matching block: the innermost node of a chain of partial sums takes it.
+    private func lowerDense(_ l: Int, layout: NeuronLayout, _ values: [TaskValue], addend: [TaskValue]?,
+                            into graph: inout LoweredGraph) -> [TaskValue] {
         let layer = layers[l]
         let k = layer.sharedCount, n = layer.outCount
         let name = layer.name
@@ -92,7 +98,17 @@ extension ZipState {
         let hasSpecific = layout.sharedChannels < layout.inChannels
         precondition(values.allSatisfy { ($0.shared != nil) == hasShared && ($0.specific != nil) == hasSpecific },
                      "lowering: the blocks flowing into '\(name)' do not match its column layout")
+        precondition(addend.map { $0.allSatisfy { ($0.shared != nil) == (k > 0) && ($0.specific != nil) == (k < n) } } ?? true,
+                     "lowering: the residual blocks flowing into '\(name)' do not match its neurons")
         let common = commonShared(values)
+        // `.some(block)`: the residual's shared block is one node for every task, or (`.some(nil)`)
+        // there is no residual — a block computed from a common input can then be computed once.
+        let addendShared: ValueRef??
+        if let addend {
+            addendShared = commonShared(addend).map { .some($0) }
+        } else {
+            addendShared = .some(nil)
+        }
 
         /// Adds the weight tensor for `rows` × `channels` of `task`'s matrix, belonging to `owners`.
         func weight(_ suffix: String, task: Int, owners: [Int], rows: Range<Int>, channels: Range<Int>) -> Int {
@@ -116,23 +132,24 @@ extension ZipState {
         if k > 0 {
             let mergedWeight = hasShared ? weight("shared.weight", task: 0, owners: allTasks, rows: 0..<k, channels: layout.sharedRange) : nil
             let mergedBias = bias("shared.bias", task: 0, owners: allTasks, rows: 0..<k)
-            if !hasSpecific, let common {
-                let s = dense("\(name)/shared", rows: k, x: common, weight: mergedWeight!, bias: mergedBias, activation: layer.activation)
+            if !hasSpecific, let common, let addendShared {
+                let s = dense("\(name)/shared", rows: k, x: common, weight: mergedWeight!, bias: mergedBias, activation: layer.activation,
+                              addend: addendShared)
                 for t in tasks.indices { result[t].shared = s }
             } else if !hasSpecific {
                 for (t, task) in tasks.enumerated() {
                     result[t].shared = dense("\(name)/\(task.name)/shared", rows: k, x: values[t].shared!, weight: mergedWeight!,
-                                             bias: mergedBias, activation: layer.activation)
+                                             bias: mergedBias, activation: layer.activation, addend: addend?[t].shared)
                 }
             } else {
-                var partials = [ValueRef?](repeating: nil, count: tasks.count)
-                if let mergedWeight, let common {
-                    let p = dense("\(name)/partial", rows: k, x: common, weight: mergedWeight, bias: nil, activation: .none)
+                var partials = addend?.map(\.shared) ?? [ValueRef?](repeating: nil, count: tasks.count)
+                if let mergedWeight, let common, let addendShared {
+                    let p = dense("\(name)/partial", rows: k, x: common, weight: mergedWeight, bias: nil, activation: .none, addend: addendShared)
                     partials = partials.map { _ in p }
                 } else if let mergedWeight {
                     for (t, task) in tasks.enumerated() {
                         partials[t] = dense("\(name)/\(task.name)/shared/partial", rows: k, x: values[t].shared!, weight: mergedWeight,
-                                            bias: nil, activation: .none)
+                                            bias: nil, activation: .none, addend: partials[t])
                     }
                 }
                 for (t, task) in tasks.enumerated() {
@@ -146,13 +163,16 @@ extension ZipState {
             let rows = k..<n
             for (t, task) in tasks.enumerated() {
                 let own = bias("\(task.name).bias", task: t, owners: [t], rows: rows)
+                let residual = addend?[t].specific
                 if !hasSpecific || !hasShared {
                     let (x, channels) = hasShared ? (values[t].shared!, layout.sharedRange) : (values[t].specific!, layout.specificRange)
                     let w = weight("\(task.name).weight", task: t, owners: [t], rows: rows, channels: channels)
-                    result[t].specific = dense("\(name)/\(task.name)", rows: rows.count, x: x, weight: w, bias: own, activation: layer.activation)
+                    result[t].specific = dense("\(name)/\(task.name)", rows: rows.count, x: x, weight: w, bias: own, activation: layer.activation,
+                                               addend: residual)
                 } else {
                     let q = weight("\(task.name).partial.weight", task: t, owners: [t], rows: rows, channels: layout.sharedRange)
-                    let partial = dense("\(name)/\(task.name)/partial", rows: rows.count, x: values[t].shared!, weight: q, bias: nil, activation: .none)
+                    let partial = dense("\(name)/\(task.name)/partial", rows: rows.count, x: values[t].shared!, weight: q, bias: nil,
+                                        activation: .none, addend: residual)
                     let z = weight("\(task.name).weight", task: t, owners: [t], rows: rows, channels: layout.specificRange)
                     result[t].specific = dense("\(name)/\(task.name)", rows: rows.count, x: values[t].specific!, weight: z, bias: own,
                                                activation: layer.activation, addend: partial)
@@ -160,5 +180,21 @@ extension ZipState {
             }
         }
         return result
+    }
+
+    /// Task `t`'s own network as zipped so far — its weights, the state's neuron order and block
+    /// structure, one task — and the map of its values (`sharedInput[l][0]` is layer `l`'s shared
+    /// input). It computes what the zipped network computes for that task, and can be built while
+    /// layers are `pending` (one task has nothing to disagree with).
+    public func taskNetwork(_ t: Int) throws(ModelError) -> (Model, LoweringMap) {
+        guard tasks.indices.contains(t) else { throw ModelError("there is no task \(t)") }
+        var single = self
+        single.tasks = [tasks[t]]
+        single.pending = []
+        for l in layers.indices {
+            single.layers[l].weights = [layers[l].weights[t]]
+            single.layers[l].biases = [layers[l].biases[t]]
+        }
+        return try single.lowered()
     }
 }

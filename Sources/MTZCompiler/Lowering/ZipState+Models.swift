@@ -1,11 +1,11 @@
 import MTZCore
 
 extension ZipState {
-    /// Decomposes single-task deployment models of one chain architecture into a state that shares
-    /// nothing yet (`sharedCount = 0` in every layer).
+    /// Decomposes single-task models of one architecture into a state that shares nothing yet
+    /// (`sharedCount = 0` in every layer).
     ///
-    /// Each model is `input → units → softmax` with activations fused into its convolutions and
-    /// fully connected layers (a `.mtz` file as `mtz train` writes it); the last dense layer is the
+    /// Each model is `input → units → softmax` (a `.mtz` file as `mtz train` writes it); batch norms
+    /// are folded and residual adds become addends first (`ZipNetwork`). The last dense layer is the
     /// task head. Unit names, geometry and the pass-through ops come from the first model; a
     /// missing bias becomes zeros. Metadata keys with the same value in every model are kept as
     /// they are, others become `<task>.<key>`.
@@ -13,19 +13,19 @@ extension ZipState {
     /// Everything is checked before any weight is copied.
     ///
     /// - Throws: `ModelError` naming the problem: no models, an invalid model, a model with more
-    ///   than one task, duplicate task names, different input specs, a graph that is not a chain
-    ///   (residual networks, channel slices, addends, unfolded batch norm, grouped convolutions),
+    ///   than one task, duplicate task names, different input specs, a graph MTZ cannot zip (channel
+    ///   slices, concats, adds that are not residual connections, grouped convolutions),
     ///   or different architectures (the first differing unit of both models is named).
     /// - Complexity: O(total weights).
     public init(models: [Model]) throws(ModelError) {
         guard !models.isEmpty else { throw ModelError("no models to zip") }
-        var chains: [ChainNetwork] = []
+        var networks: [ZipNetwork] = []
         for (k, model) in models.enumerated() {
-            chains.append(try ChainNetwork(model, position: k + 1))
+            networks.append(try ZipNetwork(model, position: k + 1))
         }
-        try Self.checkCompatible(chains)
+        try Self.checkCompatible(networks)
 
-        let first = chains[0]
+        let first = networks[0]
         var units: [Unit] = []
         var layers: [Layer] = []
         var shapes: [ValueShape] = []
@@ -35,44 +35,45 @@ extension ZipState {
             switch node.op {
             case .conv2d, .fullyConnected:
                 units.append(.dense(layers.count))
-                layers.append(Self.layer(at: position, of: chains))
+                layers.append(Self.layer(at: position, of: networks))
             default:
                 units.append(.passThrough(PassThrough(name: node.name, op: node.op)))
             }
         }
         self.init(
             input: first.model.input,
-            tasks: chains.map(\.task),
-            metadata: Self.mergedMetadata(chains),
+            tasks: networks.map(\.task),
+            metadata: Self.mergedMetadata(networks),
             units: units,
+            links: first.links,
             layers: layers,
             shapes: shapes
         )
     }
 
     /// Refuses models that cannot be zipped together, naming the first difference.
-    private static func checkCompatible(_ chains: [ChainNetwork]) throws(ModelError) {
-        let first = chains[0]
+    private static func checkCompatible(_ networks: [ZipNetwork]) throws(ModelError) {
+        let first = networks[0]
         var names: [String: Int] = [:]
-        for (k, chain) in chains.enumerated() {
-            let who = "model \(k + 1) ('\(chain.task.name)')"
-            if let earlier = names[chain.task.name] {
-                throw ModelError("models \(earlier + 1) and \(k + 1) both have a task named '\(chain.task.name)'; task names must be unique")
+        for (k, network) in networks.enumerated() {
+            let who = "model \(k + 1) ('\(network.task.name)')"
+            if let earlier = names[network.task.name] {
+                throw ModelError("models \(earlier + 1) and \(k + 1) both have a task named '\(network.task.name)'; task names must be unique")
             }
-            names[chain.task.name] = k
+            names[network.task.name] = k
             guard k > 0 else { continue }
-            if let diff = chain.model.input.difference(from: first.model.input) {
+            if let diff = network.model.input.difference(from: first.model.input) {
                 throw ModelError("\(who) has a different input spec than model 1 ('\(first.task.name)'): \(diff); only models with equal input specs can be zipped")
             }
-            let classes = chain.shapes[chain.model.nodes.count - 1].channels
+            let classes = network.shapes[network.model.nodes.count - 1].channels
             let firstClasses = first.shapes[first.model.nodes.count - 1].channels
-            if classes != firstClasses, chain.units.count == first.units.count {
+            if classes != firstClasses, network.units.count == first.units.count {
                 throw ModelError("\(who) has \(classes) classes but model 1 ('\(first.task.name)') has \(firstClasses); heads of different sizes are not supported yet")
             }
-            let a = first.signatures, b = chain.signatures
+            let a = first.signatures, b = network.signatures
             for u in 0..<min(a.count, b.count) where a[u] != b[u] {
                 let nameA = first.model.nodes[(first.units + [first.model.nodes.count - 1])[u]].name
-                let nameB = chain.model.nodes[(chain.units + [chain.model.nodes.count - 1])[u]].name
+                let nameB = network.model.nodes[(network.units + [network.model.nodes.count - 1])[u]].name
                 throw ModelError("\(who) has a different architecture than model 1 ('\(first.task.name)'): unit \(u + 1) is '\(nameB)' \(b[u]), but '\(nameA)' \(a[u]) in model 1")
             }
             if a.count != b.count {
@@ -82,8 +83,8 @@ extension ZipState {
     }
 
     /// The dense layer at unit `position` of every model, nothing shared.
-    private static func layer(at position: Int, of chains: [ChainNetwork]) -> Layer {
-        let node = chains[0].model.nodes[chains[0].units[position]]
+    private static func layer(at position: Int, of networks: [ZipNetwork]) -> Layer {
+        let node = networks[0].model.nodes[networks[0].units[position]]
         var conv: Conv2D?
         let outCount: Int
         let activation: Activation
@@ -100,35 +101,35 @@ extension ZipState {
         }
         var weights: [[Float]] = []
         var biases: [[Float]] = []
-        for chain in chains {
+        for network in networks {
             let w: Int, b: Int?
-            switch chain.model.nodes[chain.units[position]].op {
+            switch network.model.nodes[network.units[position]].op {
             case .conv2d(let c): (w, b) = (c.weight, c.bias)
             case .fullyConnected(let f): (w, b) = (f.weight, f.bias)
             default: preconditionFailure("unit \(position) is not a dense layer")
             }
-            weights.append(chain.model.weights[w].values.array)
-            biases.append(b.map { chain.model.weights[$0].values.array } ?? [Float](repeating: 0, count: outCount))
+            weights.append(network.model.weights[w].values.array)
+            biases.append(b.map { network.model.weights[$0].values.array } ?? [Float](repeating: 0, count: outCount))
         }
         return Layer(name: node.name, conv: conv, outCount: outCount, sharedCount: 0, weights: weights, biases: biases, activation: activation)
     }
 
     /// Task-scoped keys (`task.<name>.*`, e.g. the dataset a task was trained on) and keys equal in
     /// every model kept; the others prefixed with the task name.
-    private static func mergedMetadata(_ chains: [ChainNetwork]) -> [String: String] {
+    private static func mergedMetadata(_ networks: [ZipNetwork]) -> [String: String] {
         var result: [String: String] = [:]
-        let keys = Set(chains.flatMap { $0.model.metadata.keys })
+        let keys = Set(networks.flatMap { $0.model.metadata.keys })
         for key in keys {
             if key.hasPrefix("task.") {
-                for chain in chains { if let v = chain.model.metadata[key] { result[key] = v } }
+                for network in networks { if let v = network.model.metadata[key] { result[key] = v } }
                 continue
             }
-            let values = chains.map { $0.model.metadata[key] }
+            let values = networks.map { $0.model.metadata[key] }
             if let v = values[0], values.allSatisfy({ $0 == v }) {
                 result[key] = v
             } else {
-                for (chain, value) in zip(chains, values) {
-                    if let value { result["\(chain.task.name).\(key)"] = value }
+                for (network, value) in zip(networks, values) {
+                    if let value { result["\(network.task.name).\(key)"] = value }
                 }
             }
         }
