@@ -23,7 +23,7 @@ from onnx import numpy_helper
 SUPPORTED_OPS = {
     "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape",
     "Conv", "Div", "Dropout", "Flatten", "Gather", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
-    "Identity", "MatMul", "MaxPool", "Mul", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
+    "Identity", "MatMul", "MaxPool", "Mul", "Pad", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax",
     "Split", "Squeeze", "Sub", "Sum", "Tanh", "Transpose", "Unsqueeze",
 }
 RTOL = {"light_densenet121": 2e-3}
