@@ -13,7 +13,7 @@ struct RunTensorCommand: ParsableCommand {
             The input file holds little-endian float32 values of one or more preprocessed inputs back to \
             back (a batch); each is run separately. With --layout nchw (the default) inputs are read and \
             outputs written in ONNX's NCHW order, with nhwc in the runtime's order. Each task's outputs \
-            are written to DIR/TASK.f32. A .onnx model is imported first.
+            are written to DIR/TASK.f32 ('/' in a task name becomes '_'). A .onnx model is imported first.
             """,
         shouldDisplay: false
     )
@@ -72,7 +72,8 @@ struct RunTensorCommand: ParsableCommand {
             for (task, values) in outputs {
                 var bytes = Data(capacity: values.count * 4)
                 for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
-                try bytes.write(to: URL(fileURLWithPath: outputDir).appendingPathComponent(task + ".f32"))
+                let file = task.map { $0 == "/" ? "_" : $0 }
+                try bytes.write(to: URL(fileURLWithPath: outputDir).appendingPathComponent(String(file) + ".f32"))
             }
         } catch let e as ExitCode {
             throw e

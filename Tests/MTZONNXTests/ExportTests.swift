@@ -47,6 +47,20 @@ struct ExportTests {
         #expect(proto.opsetImport.first?.version == Int64(ONNXExporter.opsetVersion))
     }
 
+    @Test("a weight read by two nodes stays one tensor through export and import")
+    func sharedAcrossNodes() throws {
+        var model = RandomModels.zippedTwoTask(seed: 3)
+        let a = try #require(model.nodes.firstIndex { $0.name == "conv4/a" })
+        let b = try #require(model.nodes.firstIndex { $0.name == "conv4/b" })
+        guard case .conv2d(let ca) = model.nodes[a].op, case .conv2d(var cb) = model.nodes[b].op else { Issue.record("not convs"); return }
+        cb.weight = ca.weight
+        model.nodes[b].op = .conv2d(cb)
+        model = model.pruned()
+        let back = try ONNXImporter.importModel(try ONNXExporter.export(model))
+        #expect(back.weights.count == model.weights.count)
+        #expect(back.weights.reduce(0) { $0 + $1.elementCount } == model.weights.reduce(0) { $0 + $1.elementCount })
+    }
+
     @Test("an invalid model is refused with a typed error")
     func invalidModel() throws {
         var model = RandomModels.zippedTwoTask(seed: 3)

@@ -72,7 +72,7 @@ struct GraphImporter {
     var weights: [WeightTensor] = []
     var nodeNames = UniqueNames()
     var weightNames = UniqueNames()
-    /// Conv/FC weights already converted, by (initializer name, form), so shared initializers stay shared.
+    /// Weights already converted from an initializer, by conversion and initializer name (`sharedWeight`).
     var convertedWeights: [String: Int] = [:]
     var batch = 1
     var inputSpec: InputSpec!

@@ -36,11 +36,11 @@ extension GraphImporter {
             guard to == 1 else { throw ONNXError(.unsupported, "Cast of a computed tensor to type \(to) (only float is supported)") }
             return [.activation(try activation(ins, 0))]
         case "Conv":
-            return [.activation(try conv(ins, attrs, name: name))]
+            return [.activation(try conv(ins, attrs, names: inputNames, name: name))]
         case "Gemm":
-            return [.activation(try gemm(ins, attrs, name: name))]
+            return [.activation(try gemm(ins, attrs, names: inputNames, name: name))]
         case "MatMul":
-            return [.activation(try matMul(ins, name: name))]
+            return [.activation(try matMul(ins, names: inputNames, name: name))]
         case "Add", "Sub", "Mul", "Div":
             return [.activation(try binary(node.opType, ins, inputNames: inputNames, name: name))]
         case "Sum":
@@ -260,7 +260,7 @@ extension GraphImporter {
         a.dims.count == 3 ? [a.dims[0], channels, g.outW] : [a.dims[0], channels, g.outH, g.outW]
     }
 
-    mutating func conv(_ ins: [ImportedValue?], _ attrs: Attributes, name: String) throws(ONNXError) -> RuntimeValue {
+    mutating func conv(_ ins: [ImportedValue?], _ attrs: Attributes, names: [String], name: String) throws(ONNXError) -> RuntimeValue {
         var x = try activation(ins, 0)
         if case .zeroPadded = x.layout {} else { x = try standard(x, "Conv") }
         let w = try constant(ins, 1)
@@ -278,23 +278,25 @@ extension GraphImporter {
         }
         let (g, _, _) = try geometry(input: x, kernel: kernel, attrs: attrs)
         let kh = g.window.kernelH, kw = g.window.kernelW
-        // OIHW (or OIL) -> OHWI.
-        let src = w.floats
-        var ohwi = [Float](repeating: 0, count: src.count)
-        for o in 0..<outC {
-            for i in 0..<inPerGroup {
-                for y in 0..<kh {
-                    for xx in 0..<kw {
-                        ohwi[((o * kh + y) * kw + xx) * inPerGroup + i] = src[((o * inPerGroup + i) * kh + y) * kw + xx]
+        let weight = sharedWeight(key: "ohwi", initializer: names[1]) { () -> (String, [Int], [Float]) in
+            // OIHW (or OIL) -> OHWI.
+            let src = w.floats
+            var ohwi = [Float](repeating: 0, count: src.count)
+            for o in 0..<outC {
+                for i in 0..<inPerGroup {
+                    for y in 0..<kh {
+                        for xx in 0..<kw {
+                            ohwi[((o * kh + y) * kw + xx) * inPerGroup + i] = src[((o * inPerGroup + i) * kh + y) * kw + xx]
+                        }
                     }
                 }
             }
+            return ("\(name).weight", [outC, kh, kw, inPerGroup], ohwi)
         }
-        let weight = addWeight("\(name).weight", shape: [outC, kh, kw, inPerGroup], values: ohwi)
         var bias: Int?
         if let b = try optionalConstant(ins, 2) {
             guard b.count == outC else { throw ONNXError(.shape, "bias has \(b.count) values for \(outC) output channels") }
-            bias = addWeight("\(name).bias", shape: [outC], values: b.floats)
+            bias = sharedWeight(key: "vector", initializer: names[2]) { ("\(name).bias", [outC], b.floats) }
         }
         let op = Conv2D(window: g.window, outChannels: outC, groups: groups, weight: weight, bias: bias)
         let dims = outDims(x, channels: outC, g)
@@ -303,8 +305,21 @@ extension GraphImporter {
         return RuntimeValue(ref: ValueRef(index), dims: dims, layout: .standard)
     }
 
-    /// Builds an FC node from an `[out, in]` weight (ONNX feature order of `x`).
-    mutating func fullyConnected(_ x: RuntimeValue, weight w: [Float], out: Int, bias: [Float]?, addend: RuntimeValue?, name: String) throws(ONNXError) -> RuntimeValue {
+    /// The index of a weight made from an initializer by a conversion named `key`: converted once
+    /// when several nodes read the same initializer the same way, so shared weights stay shared.
+    mutating func sharedWeight(key: String, initializer: String?, _ make: () -> (String, [Int], [Float])) -> Int {
+        let cacheKey = initializer.flatMap { $0.isEmpty ? nil : "\(key)|\($0)" }
+        if let cacheKey, let index = convertedWeights[cacheKey] { return index }
+        let (name, shape, values) = make()
+        let index = addWeight(name, shape: shape, values: values)
+        if let cacheKey { convertedWeights[cacheKey] = index }
+        return index
+    }
+
+    /// Builds an FC node from an `[out, in]` weight (ONNX feature order of `x`); `weightKey` and
+    /// `biasKey` identify the conversions from initializers, for sharing.
+    mutating func fullyConnected(_ x: RuntimeValue, weight w: [Float], out: Int, bias: [Float]?, addend: RuntimeValue?, name: String,
+                                 weightKey: String? = nil, biasKey: String? = nil) throws(ONNXError) -> RuntimeValue {
         guard x.dims.count == 2 else {
             throw ONNXError(.shape, "a fully connected layer needs a 2-D input [N, features], got \(x.dims)")
         }
@@ -324,8 +339,9 @@ extension GraphImporter {
                 }
             }
         }
-        let wi = addWeight("\(name).weight", shape: [out, features], values: weight)
-        let bi = bias.map { addWeight("\(name).bias", shape: [out], values: $0) }
+        let layoutKey = "\(x.layout)"
+        let wi = sharedWeight(key: "fc|\(layoutKey)", initializer: weightKey) { ("\(name).weight", [out, features], weight) }
+        let bi = bias.map { b in sharedWeight(key: "vector", initializer: biasKey) { ("\(name).bias", [out], b) } }
         var inputs = [x.ref]
         if let addend {
             guard addend.dims == [batch, out], addend.layout == .standard else {
@@ -338,7 +354,7 @@ extension GraphImporter {
         return RuntimeValue(ref: ValueRef(index), dims: [batch, out], layout: .standard)
     }
 
-    mutating func gemm(_ ins: [ImportedValue?], _ attrs: Attributes, name: String) throws(ONNXError) -> RuntimeValue {
+    mutating func gemm(_ ins: [ImportedValue?], _ attrs: Attributes, names: [String], name: String) throws(ONNXError) -> RuntimeValue {
         let x = try activation(ins, 0)
         let b = try constant(ins, 1)
         guard try attrs.int("transA") ?? 0 == 0 else { throw ONNXError(.unsupported, "Gemm with transA = 1 (the batch would not be the first dimension)") }
@@ -364,16 +380,19 @@ extension GraphImporter {
                 addend = a
             }
         }
-        return try fullyConnected(x, weight: w, out: out, bias: bias, addend: addend, name: name)
+        return try fullyConnected(x, weight: w, out: out, bias: bias, addend: addend, name: name,
+                                  weightKey: names.count > 1 ? "gemm|\(transB)|\(alpha)|\(names[1])" : nil,
+                                  biasKey: names.count > 2 && bias != nil ? "beta|\(beta)|\(names[2])" : nil)
     }
 
-    mutating func matMul(_ ins: [ImportedValue?], name: String) throws(ONNXError) -> RuntimeValue {
+    mutating func matMul(_ ins: [ImportedValue?], names: [String], name: String) throws(ONNXError) -> RuntimeValue {
         let x = try activation(ins, 0)
         let b = try constant(ins, 1)
         guard x.dims.count == 2, b.shape.count == 2, b.shape[0] == x.dims[1] else {
             throw ONNXError(.unsupported, "MatMul of \(x.dims) and a constant \(b.shape) (only [N, features] × [features, out] is supported)")
         }
-        return try fullyConnected(x, weight: transpose2D(b.floats, rows: b.shape[0], cols: b.shape[1]), out: b.shape[1], bias: nil, addend: nil, name: name)
+        return try fullyConnected(x, weight: transpose2D(b.floats, rows: b.shape[0], cols: b.shape[1]), out: b.shape[1], bias: nil, addend: nil, name: name,
+                                  weightKey: names.count > 1 ? "matmul|\(names[1])" : nil)
     }
 
     func transpose2D(_ a: [Float], rows: Int, cols: Int) -> [Float] {
