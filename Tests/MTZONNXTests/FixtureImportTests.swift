@@ -18,9 +18,12 @@ func fixtureFloats(_ name: String) throws -> [Float] {
 
 /// Runs `model` on an NCHW input through the inference runtime and returns each task's output (NHWC).
 func runtimeOutputs(_ model: Model, nchw: [Float]) throws -> [String: [Float]] {
-    let inference = try InferenceModel(model)
-    let session = try inference.makeSession()
-    return try session.run(input: TensorLayout.nchwToNHWC(nchw, shape: inference.shapes[0]))
+    try runtimeOutputs(model, nhwc: TensorLayout.nchwToNHWC(nchw, shape: try model.validate()[0]))
+}
+
+/// Runs `model` on an NHWC input through the inference runtime and returns each task's output (NHWC).
+func runtimeOutputs(_ model: Model, nhwc: [Float]) throws -> [String: [Float]] {
+    try InferenceModel(model).makeSession().run(input: nhwc)
 }
 
 /// PyTorch-exported CNNs (see `scripts/make-onnx-fixtures.py`) import and reproduce PyTorch's outputs.
