@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MTZCompiler
 import MTZCore
+import MTZONNX
 import MTZTraining
 
 /// `mtz zip`: merge networks with Multi-Task Zipping.
@@ -33,7 +34,7 @@ struct ZipCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "Two or more single-task .mtz models with the same architecture and input spec (zipped in one after another).")
+    @Argument(help: "Two or more single-task models (.mtz, or .onnx imported on the fly) with the same architecture and input spec (zipped in one after another).")
     var models: [String] = []
 
     @Option(name: .long, help: "Fraction of neurons to share: one value for every hidden layer, or LAYER=FRACTION,... (e.g. conv1=1,conv2=0.5).")
@@ -90,6 +91,9 @@ struct ZipCommand: ParsableCommand {
     @Option(name: .long, help: "Seed (random pairing, retraining batches).")
     var seed: UInt64 = 1
 
+    @Option(name: .long, help: "Dataset of each model's task, in model order (\(DatasetName.allCases.map(\.rawValue).joined(separator: ", "))): needed for .onnx models, which do not record it; overrides what a .mtz records.")
+    var datasets: String?
+
     @Option(name: .long, help: "Directory holding the datasets (default: $MTZ_DATA_DIR or ./data).")
     var data: String?
 
@@ -133,12 +137,22 @@ struct ZipCommand: ParsableCommand {
     func run() throws {
         var loaded: [Model] = []
         var trainingData: [String: LabeledImages] = [:]
-        for path in models {
-            let model: Model
-            do { model = try ModelFile.read(contentsOf: path) } catch { throw report(error, context: path) }
+        let given = try datasets.map(taskList).map { list in
+            try list.map { name in
+                guard let d = DatasetName(rawValue: name) else { throw ValidationError("--datasets: unknown dataset '\(name)'") }
+                return d
+            }
+        }
+        if let given, given.count != models.count {
+            throw ValidationError("--datasets names \(given.count) datasets for \(models.count) models")
+        }
+        for (k, path) in models.enumerated() {
+            var model: Model
+            do { model = try ModelLoading.loadAnyModel(at: path) } catch { throw report(error, context: path) }
             for task in model.tasks {
+                if let given { model.metadata[Evaluation.datasetKey(task: task.name)] = given[k].rawValue }
                 guard let dataset = Evaluation.recordedDataset(of: task.name, in: model) else {
-                    printError("mtz: error: \(path): task '\(task.name)' does not record its dataset (train it with mtz train)")
+                    printError("mtz: error: \(path): task '\(task.name)' does not record its dataset (train it with mtz train, or give --datasets)")
                     throw Exit.usage
                 }
                 do { trainingData[task.name] = try Dataset.load(dataset, split: .train, root: data) } catch { throw report(error) }

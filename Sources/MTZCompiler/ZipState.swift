@@ -74,6 +74,8 @@ public struct ZipState: Sendable {
     public var units: [Unit]
     /// What each unit reads (`links[u]` for `units[u]`).
     public var links: [Link]
+    /// Whether every task ends in a softmax over its head (else the head's logits are the output).
+    public var softmax: Bool
     public var layers: [Layer]
     /// Value shape (per task, all channels) after each unit: `shapes[u]` is the output of `units[u]`.
     public var shapes: [ValueShape]
@@ -85,7 +87,8 @@ public struct ZipState: Sendable {
 
     /// Creates a state from its parts; `links` nil means a chain (every unit reads the one before).
     public init(input: InputSpec, tasks: [TaskHead], metadata: [String: String], units: [Unit], links: [Link]? = nil,
-                layers: [Layer], shapes: [ValueShape]) {
+                softmax: Bool = true, layers: [Layer], shapes: [ValueShape]) {
+        self.softmax = softmax
         self.input = input
         self.tasks = tasks
         self.metadata = metadata

@@ -277,6 +277,15 @@ import Testing
         #expect((stats["savedFraction"] as? Double ?? 0) > 0.45)
         r = try CLITests.mtz(["zip", a, b, "--share", "fc1=2", "-o", z])
         #expect(r.status == 64, "\(r.stderr)")
+        // ONNX networks zip directly; they do not record their dataset, so --datasets names it.
+        let onnx = CLITests.root.appendingPathComponent("Tests/MTZONNXTests/Fixtures/lenet5.onnx").path
+        r = try CLITests.mtz(["zip", onnx, onnx, "-o", z])
+        #expect(r.status == 64 && r.stderr.contains("--datasets"), "\(r.stderr)")
+        r = try CLITests.mtz(["zip", onnx, onnx, "--datasets", "mnist,fashion", "--iteration-scale", "0", "--hessian-images", "20",
+                              "--validation-images", "50", "-o", z])
+        #expect(r.status == 0 && r.stdout.contains("fc2: 84/84 shared"), "\(r.stderr)")
+        r = try CLITests.mtz(["run", z, png, "--json"])
+        #expect(r.status == 0 && r.stdout.contains("scores-1") && r.stdout.contains("scores-2"), "\(r.stderr)")
         // Packing with a model of another input spec is refused.
         r = try CLITests.mtz(["pack", a, CLITests.defaultModel, "-o", try Self.path("bad.mtz")])
         #expect(r.status == 65 && r.stderr.contains("input spec"), "\(r.stderr)")

@@ -1,7 +1,7 @@
 import MTZCore
 
 /// One single-task deployment model read as MTZ zips it: input → units in topological order →
-/// softmax, every unit reading one earlier unit (or the input) and dense layers optionally
+/// (softmax), every unit reading one earlier unit (or the input) and dense layers optionally
 /// accumulating into a residual addend.
 ///
 /// Before reading, batch norms are folded into the layers that feed them and residual adds are
@@ -17,6 +17,10 @@ struct ZipNetwork {
     let units: [Int]
     /// What each unit reads, as unit indices (`ZipState.Link`).
     let links: [ZipState.Link]
+    /// Whether the task's output is a softmax over the head (else the head's logits are the output).
+    let softmax: Bool
+    /// The units, then the softmax node if there is one: the nodes whose signatures are compared.
+    var compared: [Int] { softmax ? units + [model.nodes.count - 1] : units }
     /// Human-readable architecture of each unit (op, geometry, activation, what it reads, output
     /// shape), names and weights left out: two models zip only if these are equal.
     let signatures: [String]
@@ -38,10 +42,11 @@ struct ZipNetwork {
         }
         let supported = "zipping takes networks of convolutions and fully connected layers (optionally accumulating a residual), pooling, flatten and activations"
         let last = model.nodes.count - 1
-        guard last > 0, case .softmax = model.nodes[last].op else { throw ModelError("\(who) does not end in a softmax") }
-        guard model.tasks[0].output == last else {
-            throw ModelError("\(who): the task output is '\(model.nodes[model.tasks[0].output].name)', not the final softmax")
+        guard last > 0, model.tasks[0].output == last else {
+            throw ModelError("\(who): the task output is '\(model.nodes[model.tasks[0].output].name)', not the last node")
         }
+        let softmax: Bool
+        if case .softmax = model.nodes[last].op { softmax = true } else { softmax = false }
         var units: [Int] = []
         var links: [ZipState.Link] = []
         var flattened = [Bool](repeating: false, count: model.nodes.count)
@@ -96,14 +101,15 @@ struct ZipNetwork {
             links.append(ZipState.Link(input: unitIndex(x), addend: addend.flatMap(unitIndex)))
         }
         guard sawDense else { throw ModelError("\(who) has no convolution or fully connected layer") }
-        guard let head = units.last, model.nodes[head].op.isDense, model.nodes[last].inputs[0].node == head else {
-            throw ModelError("\(who): the softmax must follow the task's last fully connected or convolution layer")
+        guard let head = units.last, model.nodes[head].op.isDense, !softmax || model.nodes[last].inputs[0].node == head else {
+            throw ModelError("\(who): the task output must be its last fully connected or convolution layer, or a softmax right after it")
         }
         self.model = model
         self.shapes = shapes
         self.units = units
         self.links = links
-        signatures = (units + [last]).enumerated().map { u, node in
+        self.softmax = softmax
+        signatures = (softmax ? units + [last] : units).enumerated().map { u, node in
             var s = Self.signature(of: model.nodes[node], shape: shapes[node])
             if u < links.count {
                 let link = links[u]

@@ -50,7 +50,7 @@ extension ZipState {
             guard values[t].shared == nil, let logits = values[t].specific else {
                 throw ModelError("task '\(task.name)': the head's output is not task-specific")
             }
-            let out = graph.add("softmax/\(task.name)", layer: "softmax", .softmax, [logits])
+            let out = softmax ? graph.add("softmax/\(task.name)", layer: "softmax", .softmax, [logits]) : logits
             heads.append(TaskHead(name: task.name, output: out.node, labels: task.labels, summary: task.summary))
         }
         let model = Model(input: input, nodes: graph.nodes, weights: graph.weights, tasks: heads, metadata: metadata)

@@ -46,6 +46,7 @@ extension ZipState {
             metadata: Self.mergedMetadata(networks),
             units: units,
             links: first.links,
+            softmax: first.softmax,
             layers: layers,
             shapes: shapes
         )
@@ -72,8 +73,8 @@ extension ZipState {
             }
             let a = first.signatures, b = network.signatures
             for u in 0..<min(a.count, b.count) where a[u] != b[u] {
-                let nameA = first.model.nodes[(first.units + [first.model.nodes.count - 1])[u]].name
-                let nameB = network.model.nodes[(network.units + [network.model.nodes.count - 1])[u]].name
+                let nameA = first.model.nodes[first.compared[u]].name
+                let nameB = network.model.nodes[network.compared[u]].name
                 throw ModelError("\(who) has a different architecture than model 1 ('\(first.task.name)'): unit \(u + 1) is '\(nameB)' \(b[u]), but '\(nameA)' \(a[u]) in model 1")
             }
             if a.count != b.count {
