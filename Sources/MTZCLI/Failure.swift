@@ -4,6 +4,7 @@ import MTZImage
 import MTZRuntime
 import MTZTraining
 import MTZCompiler
+import MTZONNX
 
 #if canImport(Glibc)
 import Glibc
@@ -38,7 +39,7 @@ func exitCode(for error: any Error) -> ExitCode {
         case .invalidModel: return Exit.data
         case .outOfMemory: return Exit.other
         }
-    case is ModelError, is FormatError, is ImageError, is DatasetError:
+    case is ModelError, is FormatError, is ImageError, is DatasetError, is ONNXError:
         return Exit.data
     case let e as ZipError:
         switch e {

@@ -152,11 +152,11 @@ func parseInputSpec(_ text: String, into base: ONNXImportOptions) throws(Validat
     return o
 }
 
-/// Prints an import/export error and returns the exit code: 65 for ONNX and model problems.
+/// Prints an import/export error (an `ONNXError` with a path is printed as is) and returns the exit code.
 func reportImportExport(_ error: any Error, context: String) -> ExitCode {
-    if let e = error as? ONNXError {
-        printError("mtz: error: \(e.path == nil ? "\(context): " : "")\(e)")
-        return e.kind == .io ? Exit.other : Exit.data
+    if let e = error as? ONNXError, e.path != nil {
+        printError("mtz: error: \(e)")
+        return exitCode(for: e)
     }
     if error is CocoaError || error is POSIXError {
         printError("mtz: error: \(context): \(error.localizedDescription)")
