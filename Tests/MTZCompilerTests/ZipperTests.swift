@@ -119,6 +119,13 @@ import Testing
         let stats = try ModelStatistics(model)
         #expect(stats.layers.filter { !["input", "fc", "softmax"].contains($0.name) }.allSatisfy { $0.computedOnce })
         #expect(stats.savedFraction > 0.45)
+        // Sharing only the stem still merges the layer tied to it, and nothing else.
+        var stemOnly = options
+        stemOnly.share = .perLayer(["stem/conv": 1])
+        stemOnly.iterationScale = 0
+        let (partial, partialReport) = try Zipper(models: models, trainingData: ["a": images, "b": images], options: stemOnly).run()
+        #expect(partialReport.layers.map(\.name) == ["stem/conv", "block1.2/conv"])
+        _ = try partial.validate()
         var automatic = options
         automatic.maxErrorIncrease = 0.01
         #expect(throws: ZipError.self) { try Zipper(models: models, trainingData: ["a": images, "b": images], options: automatic) }

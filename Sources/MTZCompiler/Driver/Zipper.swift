@@ -92,6 +92,9 @@ public final class Zipper {
         var layerReports: [ZipReport.Layer] = []
         // Budget of layers whose retraining waits for a later tied layer (residual networks).
         var carried = 0
+        // Sharing grows from the input side: once a layer shares nothing, nothing above it can
+        // (only layers tied to a shared one still get their merged weights).
+        var sharing = true
         for (position, l) in hidden.enumerated() {
             let layer = state.layers[l]
             func tell(_ phase: ZipProgress.Phase, _ iteration: Int = 0, _ iterations: Int = 0, _ errors: [String: Double] = [:]) {
@@ -111,11 +114,12 @@ public final class Zipper {
                 if !state.pending.isEmpty { carried = budget }
                 continue
             }
-            let requested = Int((options.share.fraction(of: layer.name) * Double(layer.outCount)).rounded())
+            let requested = sharing ? Int((options.share.fraction(of: layer.name) * Double(layer.outCount)).rounded()) : 0
+            guard requested > 0 else {
+                sharing = false
+                continue
+            }
             guard let maxIncrease = options.maxErrorIncrease else {
-                // Fixed sharing. Sharing grows from the input side: once a layer shares nothing,
-                // nothing above it can.
-                guard requested > 0 else { break }
                 let plan = try pairing(layer: l, count: requested, aligned: false, tell: tell)
                 layerReports.append(try zip(layer: l, plan: plan, count: requested, aligned: false, iterations: budget, tell: tell))
                 if !state.pending.isEmpty { carried = budget }
@@ -124,7 +128,6 @@ public final class Zipper {
             // Automatic: the largest candidate share whose retrained validation error stays within
             // the budget for every task; candidates come from one pairing (greedy pairs for a
             // smaller k are a prefix of those for a larger one), tried from the largest down.
-            guard requested > 0 else { break }
             let plan = try pairing(layer: l, count: requested, aligned: false, tell: tell)
             var accepted: ZipReport.Layer?
             for k in Self.candidates(upTo: requested) {
@@ -138,7 +141,10 @@ public final class Zipper {
                 }
                 state = snapshot
             }
-            guard let accepted else { break }
+            guard let accepted else {
+                sharing = false
+                continue
+            }
             layerReports.append(accepted)
         }
 
