@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "MTZRuntime", dependencies: ["MTZCore", "MTZImage", "CMTZKernels"]),
         // Swift: datasets, forward/backward passes, losses, optimisers, trainers; parameters shared
         // between task networks.
-        .target(name: "MTZTraining", dependencies: ["MTZCore", "MTZRuntime", "CMTZKernels"]),
+        .target(name: "MTZTraining", dependencies: ["MTZCore", "MTZImage", "MTZRuntime", "CMTZKernels"]),
         // Swift: the MTZ compiler — layer-wise Hessians, neuron pairing, weight merging, lowering of
         // zipped networks to multi-head graphs, joint retraining.
         .target(name: "MTZCompiler", dependencies: ["MTZCore", "MTZImage", "MTZRuntime", "MTZTraining", "CMTZKernels"]),

@@ -91,7 +91,7 @@ struct ZipCommand: ParsableCommand {
     @Option(name: .long, help: "Seed (random pairing, retraining batches).")
     var seed: UInt64 = 1
 
-    @Option(name: .long, help: "Dataset of each model's task, in model order (\(DatasetName.allCases.map(\.rawValue).joined(separator: ", "))): needed for .onnx models, which do not record it; overrides what a .mtz records.")
+    @Option(name: .long, help: "Training data of each model's task, in model order: a dataset (\(DatasetName.allCases.map(\.rawValue).joined(separator: ", "))) or a directory with one sub-directory of PNG/JPEG images per class (grey models). Needed for .onnx models, which do not record their data; overrides what a .mtz records.")
     var datasets: String?
 
     @Option(name: .long, help: "Directory holding the datasets (default: $MTZ_DATA_DIR or ./data).")
@@ -137,30 +137,47 @@ struct ZipCommand: ParsableCommand {
     func run() throws {
         var loaded: [Model] = []
         var trainingData: [String: LabeledImages] = [:]
-        let given = try datasets.map(taskList).map { list in
-            try list.map { name in
-                guard let d = DatasetName(rawValue: name) else { throw ValidationError("--datasets: unknown dataset '\(name)'") }
-                return d
-            }
-        }
+        let given = datasets.map(taskList)
         if let given, given.count != models.count {
             throw ValidationError("--datasets names \(given.count) datasets for \(models.count) models")
         }
+        // Each model's training images (one task per model), by position: two models may carry
+        // the same task name until they are renamed below.
+        var perModel: [LabeledImages] = []
         for (k, path) in models.enumerated() {
             var model: Model
             do { model = try ModelLoading.loadAnyModel(at: path) } catch { throw report(error, context: path) }
-            for task in model.tasks {
-                if let given { model.metadata[Evaluation.datasetKey(task: task.name)] = given[k].rawValue }
+            guard let task = model.tasks.first, model.tasks.count == 1 else {
+                printError("mtz: error: \(path) has \(model.tasks.count) tasks; zipping takes single-task models")
+                throw Exit.usage
+            }
+            let images: LabeledImages
+            if let source = given?[k], DatasetName(rawValue: source) == nil {
+                // A folder of images per class.
+                let folder: (images: LabeledImages, classes: [String])
+                do { folder = try ImageFolder.load(source, for: model.input) } catch {
+                    printError("mtz: error: --datasets: \(error)")
+                    throw Exit.data
+                }
+                let outputs = (try? model.validate())?[task.output].channels ?? 0
+                guard folder.classes.count <= outputs else {
+                    printError("mtz: error: \(source) has \(folder.classes.count) classes but task '\(task.name)' of \(path) has \(outputs) outputs")
+                    throw Exit.data
+                }
+                images = folder.images
+            } else {
+                if let source = given?[k] { model.metadata[Evaluation.datasetKey(task: task.name)] = source }
                 guard let dataset = Evaluation.recordedDataset(of: task.name, in: model) else {
                     printError("mtz: error: \(path): task '\(task.name)' does not record its dataset (train it with mtz train, or give --datasets)")
                     throw Exit.usage
                 }
-                do { trainingData[task.name] = try Dataset.load(dataset, split: .train, root: data) } catch { throw report(error) }
+                do { images = try Dataset.load(dataset, split: .train, root: data) } catch { throw report(error) }
             }
+            perModel.append(images)
             loaded.append(model)
         }
         // Same-task zipping (e.g. two MNIST networks from different seeds) needs distinct names.
-        let original = loaded.map { $0.tasks.first?.name ?? "" }
+        let original = loaded.map { $0.tasks[0].name }
         var wanted = names.map(taskList) ?? original
         if names == nil, Set(original).count < original.count {
             wanted = original.enumerated().map { k, name in original.filter { $0 == name }.count > 1 ? "\(name)-\(k + 1)" : name }
@@ -169,9 +186,9 @@ struct ZipCommand: ParsableCommand {
             printError("mtz: error: --names needs \(loaded.count) distinct names")
             throw Exit.usage
         }
-        for k in loaded.indices where loaded[k].tasks.count == 1 && wanted[k] != original[k] {
-            loaded[k] = loaded[k].renamingTask(original[k], to: wanted[k])
-            trainingData[wanted[k]] = trainingData[original[k]]
+        for k in loaded.indices {
+            if wanted[k] != original[k] { loaded[k] = loaded[k].renamingTask(original[k], to: wanted[k]) }
+            trainingData[wanted[k]] = perModel[k]
         }
         var options = ZipOptions(
             share: try! ShareSpec(parsing: share), method: ZipMethod(rawValue: method)!, iterations: try parsedIterations(),

@@ -286,6 +286,20 @@ import Testing
         #expect(r.status == 0 && r.stdout.contains("fc2: 84/84 shared"), "\(r.stderr)")
         r = try CLITests.mtz(["run", z, png, "--json"])
         #expect(r.status == 0 && r.stdout.contains("scores-1") && r.stdout.contains("scores-2"), "\(r.stderr)")
+        // Or a folder with one sub-directory of images per class (here the MNIST samples by label).
+        let folder = try Self.path("digits")
+        let mnistDir = CLITests.root.appendingPathComponent("Samples/mnist").path
+        for name in try FileManager.default.contentsOfDirectory(atPath: mnistDir) where name.hasPrefix("test-") {
+            let sample = "\(mnistDir)/\(name)"
+            let label = String(URL(fileURLWithPath: sample).deletingPathExtension().lastPathComponent.split(separator: "-").last!)
+            try FileManager.default.createDirectory(atPath: "\(folder)/\(label)", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: sample, toPath: "\(folder)/\(label)/\(URL(fileURLWithPath: sample).lastPathComponent)")
+        }
+        r = try CLITests.mtz(["zip", onnx, onnx, "--datasets", "\(folder),fashion", "--iteration-scale", "0", "--hessian-images", "4",
+                              "--batch", "2", "--validation-images", "2", "-o", z])
+        #expect(r.status == 0 && r.stdout.contains("scores-1"), "\(r.stderr)")
+        r = try CLITests.mtz(["zip", onnx, onnx, "--datasets", "\(folder)/nothing-here,fashion", "-o", z])
+        #expect(r.status == 65 && r.stderr.contains("not a directory"), "\(r.stderr)")
         // Packing with a model of another input spec is refused.
         r = try CLITests.mtz(["pack", a, CLITests.defaultModel, "-o", try Self.path("bad.mtz")])
         #expect(r.status == 65 && r.stderr.contains("input spec"), "\(r.stderr)")
