@@ -331,7 +331,8 @@ def report(results_path, out_dir):
     scratch = res.get("scratch")
     if scratch and scratch["checkpoints"]:
         rows = []
-        targets = [r for r in runs if r["experiment"] in ("b", "b-auto") or (r["experiment"] == "c" and label(r) != "mtz, no retraining")]
+        # The from-scratch network has the fully zipped shape: compare with fully zipped models only.
+        targets = [r for r in runs if share_of(r) == 1.0 and (r["experiment"] == "b" or (r["experiment"] == "c" and label(r) != "mtz, no retraining"))]
         targets.sort(key=lambda r: (r["experiment"] != "b", -share_of(r), label(r)))
         for r in targets:
             if r["totalIterations"] == 0:
@@ -342,7 +343,7 @@ def report(results_path, out_dir):
             rows.append([r["name"], r["totalIterations"], " / ".join(pct(target[t["task"]]) for t in r["tasks"]),
                          f"{reach:,}" if reach else f"not within {last:,}",
                          f"{reach / r['totalIterations']:.1f}×" if reach else f"> {last / r['totalIterations']:.1f}×"])
-        tasks = list(scratch["checkpoints"][0]["validationError"].keys())
+        tasks = [t["task"] for t in targets[0]["tasks"]] if targets else list(scratch["checkpoints"][0]["validationError"].keys())
         out.append("### (c) The two-head network trained from scratch: iterations to reach each zipped model's validation errors\n")
         out.append(f"`{scratch['command']}` ({scratch['iterations']:,} iterations; test error after 10 epochs: "
                    + ", ".join(f"{t} {pct(e)} %" for t, e in scratch["testError"].items()) + ")\n")
