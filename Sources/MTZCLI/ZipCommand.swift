@@ -20,7 +20,7 @@ struct ZipCommand: ParsableCommand {
             already merged, whose Hessian is the sum of the merged tasks' Hessians.
 
             Data: each task is retrained on the training split of the dataset it records (mtz train \
-            records it). The images at the end of that split that the original network was not trained \
+            records it), or on what --datasets names (a dataset, or a folder of images per class). The images at the end of that split that the original network was not trained \
             on (mtz train --holdout, 5000 by default) are the validation set: they decide the automatic \
             mode and are reported per layer (models without a recorded holdout use the last \
             --validation-images).
