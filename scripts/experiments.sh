@@ -88,6 +88,12 @@ for s in 0.5 1; do
   run "c-lenet5-mnistxfashion-share$s-mtz-no-retraining" c "$mf" --share "$s" --method mtz --iteration-scale 0
 done
 run c-lenet5-mnistxfashion-share1-mtz-seed2 c "$mf" --share 1 --method mtz --seed 2 $equal
+# (c) smaller equal budgets, fully zipped: no retraining at all, and a quarter of the per-layer budgets.
+for scale in 0 0.25; do
+  for method in mtz mtz-no-update euclidean random; do
+    run "cb-lenet5-mnistxfashion-share1-$method-scale$scale" cb "$mf" --share 1 --method "$method" --iteration-scale "$scale" $equal
+  done
+done
 
 # (c) the two-head network of the fully zipped shape trained from scratch, validation errors every
 # 200 iterations (the same held-out images mtz zip validates on), 10 epochs like the originals.

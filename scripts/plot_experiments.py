@@ -327,6 +327,16 @@ def report(results_path, out_dir):
         fig.savefig(os.path.join(out_dir, "c-baselines.svg"), metadata={"Date": None})
         plt.close(fig)
 
+    # (c) smaller equal budgets
+    cb = sorted((r for r in runs if r["experiment"] == "cb"), key=lambda r: (r["totalIterations"], order.index(r["method"]) if r["method"] in order else 99))
+    if cb:
+        rows = [[r["totalIterations"], r["method"]] + [f"{pct(t['testErrorAfter'])} ({pp(t['increasePP'])})" for t in r["tasks"]]
+                + [pp(r["averageIncreasePP"])] for r in cb]
+        out.append("### (c) Smaller equal budgets, fully zipped LeNet-5 MNIST × Fashion-MNIST\n")
+        out.append(table(["retraining iterations", "method"] + [f"{t['task']} test error % (pp)" for t in cb[0]["tasks"]]
+                         + ["avg increase pp"], rows))
+        out.append("")
+
     # (c) from scratch: iterations the two-head network needs to reach each zipped model's validation errors
     scratch = res.get("scratch")
     if scratch and scratch["checkpoints"]:
