@@ -65,6 +65,28 @@ import Testing
         #expect(stats.sharedParameters > 0 && stats.savedBytes > 0)
     }
 
+    @Test("the automatic mode shares everything under a loose budget and keeps every accepted layer within a tight one")
+    func automaticMode() throws {
+        let (a, imagesA) = try Self.trained(seed: 1, task: "a", dataset: .mnist, count: 700)
+        let (b, imagesB) = try Self.trained(seed: 2, task: "b", dataset: .mnist, count: 700)
+        var options = Self.options(.mtz)
+        options.iterationScale = 0.05
+        options.maxErrorIncrease = 1.0   // 100 pp: anything goes
+        let data = ["a": imagesA, "b": imagesB]
+        let loose = try Zipper(models: [a, b], trainingData: data, options: options).run().report
+        #expect(loose.layers.map(\.shared) == [300, 100])
+        #expect(loose.layers.allSatisfy { $0.candidatesTried == [$0.neurons] })
+        options.maxErrorIncrease = 0.002   // 0.2 pp
+        let tight = try Zipper(models: [a, b], trainingData: data, options: options).run().report
+        for layer in tight.layers {
+            #expect(layer.candidatesTried?.last == layer.shared)
+            for task in ["a", "b"] {
+                #expect(layer.errorAfterRetraining[task]! - tight.originalError[task]! <= 0.002 + 1e-12, "\(layer.name) \(task)")
+            }
+        }
+        #expect(tight.sharedParameters <= loose.sharedParameters)
+    }
+
     @Test("three networks zip in one after another: every task keeps its head, the trunk is shared by all, final retraining is reported")
     func threeNetworks() throws {
         let (a, imagesA) = try Self.trained(seed: 1, task: "a", dataset: .mnist, count: 700)
