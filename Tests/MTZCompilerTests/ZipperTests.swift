@@ -77,6 +77,7 @@ import Testing
         #expect(loose.layers.map(\.shared) == [300, 100])
         #expect(loose.layers.allSatisfy { $0.candidatesTried == [$0.neurons] })
         options.maxErrorIncrease = 0.002   // 0.2 pp
+        options.finalIterations = 200      // a candidate over budget gets 200 × 0.05 / 4 ≈ 3 more iterations
         let tight = try Zipper(models: [a, b], trainingData: data, options: options).run().report
         for layer in tight.layers {
             #expect(layer.candidatesTried?.last == layer.shared)

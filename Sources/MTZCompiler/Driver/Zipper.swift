@@ -127,14 +127,23 @@ public final class Zipper {
             }
             // Automatic: the largest candidate share whose retrained validation error stays within
             // the budget for every task; candidates come from one pairing (greedy pairs for a
-            // smaller k are a prefix of those for a larger one), tried from the largest down.
+            // smaller k are a prefix of those for a larger one), tried from the largest down. A
+            // candidate that misses the budget after the layer's own retraining gets a second
+            // chance after a quarter of the final budget more (the final retraining recovers much
+            // of what one layer's budget leaves), before the mode backs off.
             let plan = try pairing(layer: l, count: requested, aligned: false, tell: tell)
+            let secondChance = Int((Double(options.finalIterations) * options.iterationScale / 4).rounded())
             var accepted: ZipReport.Layer?
             for k in Self.candidates(upTo: requested) {
                 let snapshot = state
                 var attempt = try zip(layer: l, plan: plan, count: k, aligned: false, iterations: budget, tell: tell)
-                let within = taskNames.allSatisfy { (attempt.errorAfterRetraining[$0] ?? 1) - (originalError[$0] ?? 0) <= maxIncrease }
-                if within {
+                func within(_ report: ZipReport.Layer) -> Bool {
+                    taskNames.allSatisfy { (report.errorAfterRetraining[$0] ?? 1) - (originalError[$0] ?? 0) <= maxIncrease }
+                }
+                if !within(attempt), secondChance > 0 {
+                    attempt = try retrainAgain(attempt, iterations: secondChance, tell: tell)
+                }
+                if within(attempt) {
                     attempt.candidatesTried = Self.candidates(upTo: requested).filter { $0 >= k }
                     accepted = attempt
                     break
@@ -322,6 +331,22 @@ public final class Zipper {
             name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(chosen.costs), damping: options.damping,
             errorBeforeRetraining: before, errorAfterRetraining: after, iterations: iterations,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+    }
+
+    /// Retrains the current state `iterations` more and validates again; `report` (of the layer just
+    /// zipped) gets the new errors and the added iterations.
+    private func retrainAgain(_ report: ZipReport.Layer, iterations: Int,
+                              tell: (ZipProgress.Phase, Int, Int, [String: Double]) -> Void) throws -> ZipReport.Layer {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let (lowered, map) = try state.lowered()
+        let trained = try retrain(lowered, map: map, iterations: iterations) { tell(.retraining, $0, iterations, [:]) }
+        tell(.validating, 0, 0, [:])
+        var result = report
+        result.errorAfterRetraining = try validationError(of: trained)
+        result.iterations += iterations
+        result.seconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+        tell(.validating, iterations, iterations, result.errorAfterRetraining)
+        return result
     }
 
     // MARK: - Steps
