@@ -220,10 +220,7 @@ struct ZipCommand: ParsableCommand {
             if let path = reportPath {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                let json = try encoder.encode(result.report)
-                let tmp = path + ".tmp-\(getpid())"
-                try json.write(to: URL(fileURLWithPath: tmp))
-                guard rename(tmp, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+                try AtomicFile.write(Array(try encoder.encode(result.report)), to: path)
             }
         } catch {
             throw report(error, context: output)

@@ -162,9 +162,7 @@ extension Model {
     /// Other adds are left as they are. Computes the same function up to float rounding.
     fileprivate func fusingResidualAdds() -> Model {
         var m = self
-        var uses = [Int](repeating: 0, count: nodes.count)
-        for n in nodes { for r in n.inputs { uses[r.node] += 1 } }
-        for t in tasks { uses[t.output] += 1 }
+        let uses = useCounts()
         for i in m.nodes.indices {
             guard case .add(let activation) = m.nodes[i].op, m.nodes[i].inputs.count == 2 else { continue }
             let refs = m.nodes[i].inputs
@@ -183,11 +181,7 @@ extension Model {
             }
             m.nodes[y.node].inputs.append(skip)
             // The add now computes nothing: its readers read the layer instead.
-            for j in m.nodes.indices {
-                for r in m.nodes[j].inputs.indices where m.nodes[j].inputs[r].node == i { m.nodes[j].inputs[r].node = y.node }
-            }
-            for t in m.tasks.indices where m.tasks[t].output == i { m.tasks[t].output = y.node }
-            m.nodes[i].inputs = []
+            m.redirect(from: i, to: y.node)
         }
         return m.pruned()
     }

@@ -54,7 +54,7 @@ extension Model {
     }
 
     /// How many references (node inputs and task outputs) each node's value has.
-    func useCounts() -> [Int] {
+    public func useCounts() -> [Int] {
         var uses = [Int](repeating: 0, count: nodes.count)
         for n in nodes { for r in n.inputs { uses[r.node] += 1 } }
         for t in tasks { uses[t.output] += 1 }
@@ -62,7 +62,7 @@ extension Model {
     }
 
     /// Makes every reference to node `from` refer to node `to` (same slices) and leaves `from` unused.
-    mutating func redirect(from: Int, to: Int) {
+    public mutating func redirect(from: Int, to: Int) {
         for i in nodes.indices {
             for j in nodes[i].inputs.indices where nodes[i].inputs[j].node == from {
                 nodes[i].inputs[j].node = to
