@@ -162,6 +162,13 @@ def share_of(run):
     return 1.0
 
 
+def save_figure(plt, fig, path):
+    """Writes `fig` as SVG (no date, so reruns give identical files) and frees it."""
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Date": None})
+    plt.close(fig)
+
+
 def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -280,9 +287,7 @@ def report(results_path, out_dir):
         ax.set_ylim(top=max(top) * 1.2 + 0.2)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "b-error-vs-shared.svg"), metadata={"Date": None})
-        plt.close(fig)
+        save_figure(plt, fig, os.path.join(out_dir, "b-error-vs-shared.svg"))
 
     # (c)
     c = [r for r in runs if r["experiment"] == "c"] + [r for r in b if share_of(r) in (0.5, 1.0)]
@@ -323,9 +328,7 @@ def report(results_path, out_dir):
         ax.set_title("Pairing/merging methods, same sharing and retraining budget")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "c-baselines.svg"), metadata={"Date": None})
-        plt.close(fig)
+        save_figure(plt, fig, os.path.join(out_dir, "c-baselines.svg"))
 
     # (c) smaller equal budgets
     cb = sorted((r for r in runs if r["experiment"] == "cb"), key=lambda r: (r["totalIterations"], order.index(r["method"]) if r["method"] in order else 99))
@@ -374,9 +377,7 @@ def report(results_path, out_dir):
         ax.set_title("Two-head LeNet-5 from scratch vs MTZ-zipped")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "c-scratch.svg"), metadata={"Date": None})
-        plt.close(fig)
+        save_figure(plt, fig, os.path.join(out_dir, "c-scratch.svg"))
 
     # (d) three networks
     d = [r for r in runs if r["experiment"] == "d"]
@@ -449,9 +450,7 @@ def report(results_path, out_dir):
             ax.set_title(r["name"], fontsize=9)
             ax.grid(alpha=0.3, which="both")
             ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "layer-traces.svg"), metadata={"Date": None})
-        plt.close(fig)
+        save_figure(plt, fig, os.path.join(out_dir, "layer-traces.svg"))
 
     print("\n".join(out))
 
