@@ -41,8 +41,11 @@ let package = Package(
         // C: a thin decoding shim that keeps libpng/libjpeg's setjmp/longjmp error paths inside C.
         .target(name: "CMTZImage", dependencies: ["CLibPNG", "CLibJPEG"]),
 
+        // C: CRC-32 at memory speed (PCLMULQDQ folding, ARMv8 CRC32 instructions, portable tables),
+        // chosen at run time; the .mtz reader checks every mapped byte with it.
+        .target(name: "CMTZChecksum"),
         // Swift: shapes, the network IR, graph validation and the .mtz reader/writer.
-        .target(name: "MTZCore"),
+        .target(name: "MTZCore", dependencies: ["CMTZChecksum"]),
         // Swift: image decoding, channel conversion, resizing and normalisation.
         .target(name: "MTZImage", dependencies: ["MTZCore", "CMTZImage"]),
         // Swift: model loading, memory planning, sessions and the multi-head executor.
@@ -73,7 +76,7 @@ let package = Package(
         .target(name: "CMTZAllocationCounter"),
 
         .testTarget(name: "CMTZKernelsTests", dependencies: ["CMTZKernels", "MTZTestSupport"]),
-        .testTarget(name: "MTZCoreTests", dependencies: ["MTZCore", "MTZTestSupport"]),
+        .testTarget(name: "MTZCoreTests", dependencies: ["MTZCore", "CMTZChecksum", "MTZTestSupport"]),
         .testTarget(name: "MTZImageTests", dependencies: ["MTZImage", "MTZCore", "MTZTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MTZRuntimeTests", dependencies: ["MTZRuntime", "MTZCore", "MTZImage", "MTZTestSupport", "CMTZAllocationCounter"]),
         .testTarget(name: "MTZTrainingTests", dependencies: ["MTZTraining", "MTZCore", "MTZRuntime", "MTZTestSupport", "CMTZKernels"]),
