@@ -12,6 +12,11 @@ let package = Package(
         .library(name: "MTZTraining", targets: ["MTZTraining"]),
         .library(name: "MTZCompiler", targets: ["MTZCompiler"]),
         .library(name: "MTZONNX", targets: ["MTZONNX"]),
+        // The C API (`Sources/CMTZ/include/mtz.h`) as `libmtz_c.so`: the runtime, image decoding and
+        // the .mtz reader, without the training engine, compiler or ONNX. Named `mtz_c` because the
+        // `mtz` executable product already holds the name `mtz` (TFLite's C library is
+        // `tensorflowlite_c` for the same reason).
+        .library(name: "mtz_c", type: .dynamic, targets: ["MTZCAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -62,6 +67,11 @@ let package = Package(
             name: "MTZONNX",
             dependencies: ["MTZCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
+        // C: the C API's header `include/mtz.h` only; the functions are implemented in MTZCAPI.
+        .target(name: "CMTZ"),
+        // Swift: the C API — opaque handles over InferenceModel and Session, errors turned into
+        // status codes (`@_cdecl` entry points; docs/C-API.md).
+        .target(name: "MTZCAPI", dependencies: ["CMTZ", "MTZCore", "MTZImage", "MTZRuntime"]),
         // The `mtz` command-line tool: parses, calls the libraries, prints.
         .executableTarget(
             name: "MTZCLI",
@@ -83,5 +93,6 @@ let package = Package(
         .testTarget(name: "MTZCompilerTests", dependencies: ["MTZCompiler", "MTZTraining", "MTZCore", "MTZTestSupport"]),
         .testTarget(name: "MTZONNXTests", dependencies: ["MTZONNX", "MTZCore", "MTZRuntime", "MTZTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MTZCLITests", dependencies: ["MTZCLI"]),
+        .testTarget(name: "MTZCAPITests", dependencies: ["CMTZ", "MTZCAPI", "MTZCore", "MTZImage", "MTZRuntime"]),
     ]
 )
