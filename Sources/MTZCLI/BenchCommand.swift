@@ -100,7 +100,8 @@ struct BenchCommand: ParsableCommand {
         let algorithms = loaded.convolutionAlgorithmCounts
         let report = BenchReport(model: path, isa: loaded.isa.rawValue, tile: "\(loaded.isa.gemmTile.mr)x\(loaded.isa.gemmTile.nr)",
                                  threads: threads, tasks: session.tasks, loadSeconds: loadSeconds, readySeconds: readySeconds,
-                                 packedWeightBytes: loaded.packedWeightBytes, arenaBytes: session.arenaBytes,
+                                 packedWeightBytes: loaded.packedWeightBytes, mappedWeightBytes: loaded.mappedWeightBytes,
+                                 arenaBytes: session.arenaBytes,
                                  workspaceBytes: session.workspaceBytes, peakRSSBytes: ModelBenchmark.peakResidentBytes(),
                                  convolutionPolicy: loaded.convolutionPolicy.rawValue,
                                  convolutionAlgorithms: Dictionary(uniqueKeysWithValues: algorithms.map { ($0.key.rawValue, $0.value) }),
@@ -113,8 +114,9 @@ struct BenchCommand: ParsableCommand {
         print("model: \(path)  tasks: \(session.tasks.joined(separator: ","))  isa: \(report.isa) (GEMM tile \(report.tile))  threads: \(threads)")
         print("convolutions (\(report.convolutionPolicy)): \(convs.isEmpty ? "none" : convs.joined(separator: ", "))"
             + (report.winogradTile.map { ", Winograd \($0)" } ?? ""))
-        print("load: \(milliseconds(loadSeconds)) (mmap, validation, packing), ready to run: \(milliseconds(readySeconds))")
-        print("packed weights: \(byteString(report.packedWeightBytes))  arena: \(byteString(report.arenaBytes))  "
+        print("load: \(milliseconds(loadSeconds)) (mmap, checks, weight packing), ready to run: \(milliseconds(readySeconds))")
+        print("packed weights: \(byteString(report.packedWeightBytes))  read in place: \(byteString(report.mappedWeightBytes))  "
+            + "arena: \(byteString(report.arenaBytes))  "
             + "scratch: \(byteString(report.workspaceBytes))  peak RSS: \(byteString(report.peakRSSBytes))")
         print("latency over \(result.iterations) runs after \(result.warmup) warm-up: median \(milliseconds(result.medianSeconds)), "
             + "min \(milliseconds(result.minSeconds)), max \(milliseconds(result.maxSeconds)); "
@@ -145,6 +147,7 @@ struct BenchReport: Encodable {
     /// Load plus session creation (planning, arena): first-run readiness.
     var readySeconds: Double
     var packedWeightBytes: Int
+    var mappedWeightBytes: Int
     var arenaBytes: Int
     var workspaceBytes: Int
     var peakRSSBytes: Int

@@ -12,8 +12,11 @@ public final class InferenceModel: Sendable {
     public let shapes: [ValueShape]
     /// The kernels' instruction set.
     public let isa: KernelISA
-    /// Bytes of packed weights held in memory.
+    /// Bytes of weights the prepared model holds in memory of its own (packed copies, and copies of
+    /// weights that were not memory-mapped).
     public let packedWeightBytes: Int
+    /// Bytes of weights read in place from the memory-mapped model file (fully connected layers).
+    public let mappedWeightBytes: Int
     /// Which convolution algorithms the model may use.
     public let convolutionPolicy: ConvolutionPolicy
     let nodes: [PreparedNode]
@@ -47,6 +50,7 @@ public final class InferenceModel: Sendable {
         self.nodes = prepared
         self.convolutionPolicy = convolutions
         self.packedWeightBytes = 4 * packer.packedFloats
+        self.mappedWeightBytes = 4 * packer.mappedFloats
     }
 
     /// Loads and prepares a `.mtz` file.
@@ -91,8 +95,8 @@ public final class InferenceModel: Sendable {
             return .convolution(.init(params: params, packed: packed, algorithm: algorithm, activation: c.activation.kernel, workspace: workspace))
         case .fullyConnected(let f):
             let (x, _) = input(0)
-            let packed = try packer.fullyConnected(f, inFeatures: x.channels)
-            return .fullyConnected(.init(inFeatures: x.channels, outFeatures: f.outFeatures, packed: packed, activation: f.activation.kernel))
+            return .fullyConnected(.init(inFeatures: x.channels, outFeatures: f.outFeatures, weights: try packer.inPlace(f.weight),
+                                         bias: try f.bias.map { i throws(RuntimeError) in try packer.inPlace(i) }, activation: f.activation.kernel))
         case .activation(let a):
             return .activation(a.kernel)
         case .maxPool(let p):

@@ -29,7 +29,9 @@ enum PreparedNode: @unchecked Sendable {
     struct FullyConnectedLayer {
         var inFeatures: Int
         var outFeatures: Int
-        var packed: AlignedBuffer
+        /// `[out][in]` weights, read in place by `mtz_gemv`.
+        var weights: InPlaceWeights
+        var bias: InPlaceWeights?
         var activation: mtz_activation
     }
 }
@@ -49,6 +51,7 @@ struct WeightPacker {
     let model: Model
     let isa: KernelISA
     private var cache: [String: AlignedBuffer] = [:]
+    private var inPlaceCache: [Int: InPlaceWeights] = [:]
 
     init(model: Model, isa: KernelISA) {
         self.model = model
@@ -80,19 +83,13 @@ struct WeightPacker {
         return buffer
     }
 
-    /// Packs (or reuses) fully connected weights `[out][in]` as a GEMM B panel set.
-    mutating func fullyConnected(_ f: FullyConnected, inFeatures: Int) throws(RuntimeError) -> AlignedBuffer {
-        let key = "fc:\(f.weight):\(f.bias ?? -1)"
-        if let hit = cache[key] { return hit }
-        let buffer = try AlignedBuffer(count: mtz_gemm_packed_size(isa.raw, inFeatures, f.outFeatures), zeroed: false)
-        let bias = f.bias.map { model.weights[$0].values }
-        model.weights[f.weight].values.withUnsafeBufferPointer { w in
-            withOptionalPointer(bias) { b in
-                mtz_gemm_pack(isa.raw, inFeatures, f.outFeatures, w.baseAddress, inFeatures, b, buffer.pointer)
-            }
-        }
-        cache[key] = buffer
-        return buffer
+    /// Fully connected weights `[out][in]` (or a bias) as the kernels read them: in place from the
+    /// mapped file when the model was mapped, else one aligned copy per tensor.
+    mutating func inPlace(_ index: Int) throws(RuntimeError) -> InPlaceWeights {
+        if let hit = inPlaceCache[index] { return hit }
+        let weights = try InPlaceWeights(model.weights[index].values)
+        inPlaceCache[index] = weights
+        return weights
     }
 
     /// Copies a weight tensor into an aligned buffer (or reuses the copy).
@@ -105,8 +102,12 @@ struct WeightPacker {
         return buffer
     }
 
-    /// Total floats held by the packed buffers.
-    var packedFloats: Int { cache.values.reduce(0) { $0 + $1.count } }
+    /// Floats the prepared model holds in memory of its own: packed buffers and copies of weights
+    /// that were not mapped.
+    var packedFloats: Int { cache.values.reduce(0) { $0 + $1.count } + inPlaceCache.values.reduce(0) { $0 + $1.copiedCount } }
+
+    /// Floats read in place from the mapped model file.
+    var mappedFloats: Int { inPlaceCache.values.reduce(0) { $0 + ($1.copiedCount == 0 ? $1.count : 0) } }
 }
 
 /// Lends a pointer to `storage`'s floats, or nil.

@@ -199,13 +199,11 @@ public final class Session {
             let (x, _) = view(node.inputs[0])
             let accumulate: Int32 = node.inputs.count == 2 ? 1 : 0
             if accumulate != 0 { copyValue(node.inputs[1], to: out, channels: shape.channels, pixels: 1) }
-            let nr = model.isa.gemmTile.nr
-            let panels = (f.outFeatures + nr - 1) / nr
-            let panelStride = mtz_gemm_panel_stride(isa, f.inFeatures)
-            parallel(items: panels, granule: 1, work: f.inFeatures * f.outFeatures) { begin, end, _ in
-                let n = min(end * nr, f.outFeatures) - begin * nr
-                mtz_gemm(isa, 1, n, f.inFeatures, x, f.inFeatures, f.packed.pointer + begin * panelStride,
-                         out + begin * nr, f.outFeatures, accumulate, f.activation)
+            let w = f.weights.pointer, bias = f.bias?.pointer, k = f.inFeatures
+            // Threads take blocks of 4 rows, the kernel's step.
+            parallel(items: (f.outFeatures + 3) / 4, granule: 1, work: k * f.outFeatures) { begin, end, _ in
+                let first = 4 * begin, n = min(4 * end, f.outFeatures) - first
+                mtz_gemv(isa, n, k, x, w + first * k, k, bias.map { $0 + first }, out + first, accumulate, f.activation)
             }
 
         case .activation(let a):

@@ -103,6 +103,16 @@ void mtz_gemm_pack(mtz_isa isa, size_t k, size_t n, const float *w, size_t ldw, 
 void mtz_gemm(mtz_isa isa, size_t m, size_t n, size_t k, const float *a, size_t lda,
               const float *packed_b, float *c, size_t ldc, int accumulate, mtz_activation act);
 
+/**
+ * Fully connected layer on one input vector, reading the weights in place (no packing):
+ *   y[j] = act(x . w[j][0..k) + bias[j])            when accumulate == 0
+ *   y[j] = act(y[j] + x . w[j][0..k) + bias[j])     when accumulate != 0
+ * for j in [0, n). `w` is [N][K] with row stride ldw >= k and needs only float alignment; no load goes
+ * past w[n-1][k-1] or x[k-1]. bias may be NULL. Callers splitting N offset w, bias and y by rows.
+ */
+void mtz_gemv(mtz_isa isa, size_t n, size_t k, const float *x, const float *w, size_t ldw,
+              const float *bias, float *y, int accumulate, mtz_activation act);
+
 /** Naive reference for tests: same contract as mtz_gemm but takes unpacked W [N][K] and bias. */
 void mtz_gemm_reference(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *w,
                         size_t ldw, const float *bias, float *c, size_t ldc, int accumulate,

@@ -44,6 +44,16 @@ public struct FloatStorage: Sendable {
         }
     }
 
+    /// Where mapped values live: their owner and byte offset in it; nil for owned values. A runtime
+    /// that keeps `owner` alive may read the values in place for as long as it does (the owner's
+    /// region is stable, see `ByteRegionOwner`).
+    public var mappedRegion: (owner: any ByteRegionOwner, byteOffset: Int)? {
+        switch backing {
+        case .owned: nil
+        case .mapped(let owner, let offset, _): (owner, offset)
+        }
+    }
+
     /// A copy of the values as an array.
     public var array: [Float] {
         switch backing {
@@ -53,7 +63,8 @@ public struct FloatStorage: Sendable {
     }
 }
 
-/// Something that owns a stable region of bytes (e.g. a memory-mapped file) for its lifetime.
+/// Something that owns a stable region of bytes (e.g. a memory-mapped file) for its lifetime: the
+/// bytes neither move nor change while the owner is alive.
 public protocol ByteRegionOwner: AnyObject, Sendable {
     /// Number of bytes in the region.
     var byteCount: Int { get }
