@@ -97,13 +97,24 @@ static void mtz_conv2d_direct(mtz_isa isa, const mtz_conv2d_params *p, const flo
                  accumulate, act);
 }
 
-/* Copies n floats; short runs (e.g. a 5-wide kernel row of a 1-channel input) as an inline loop,
- * which is several times cheaper than a libc call. */
+/* Copies n floats. Patch rows are short (a 5-wide kernel row of a 1-channel input is 5 floats, a
+ * 7x3 one 21), so they are copied with fixed-size moves that the compiler turns into single vector
+ * loads and stores: two overlapping moves cover any length between one move's size and twice it,
+ * and nothing outside [0, n) is read or written. A loop or a libc call costs several times more. */
 static inline __attribute__((always_inline)) void mtz_copy_run(float *dst, const float *src, size_t n) {
-    if (n <= 16) {
-        for (size_t i = 0; i < n; i++) dst[i] = src[i];
+    if (n >= 8) {
+        if (n > 32) {
+            memcpy(dst, src, n * sizeof(float));
+            return;
+        }
+        size_t i = 0;
+        for (; i + 8 < n; i += 8) memcpy(dst + i, src + i, 8 * sizeof(float));
+        memcpy(dst + n - 8, src + n - 8, 8 * sizeof(float));
+    } else if (n >= 4) {
+        memcpy(dst, src, 4 * sizeof(float));
+        memcpy(dst + n - 4, src + n - 4, 4 * sizeof(float));
     } else {
-        memcpy(dst, src, n * sizeof(float));
+        for (size_t i = 0; i < n; i++) dst[i] = src[i];
     }
 }
 
@@ -112,42 +123,48 @@ static inline __attribute__((always_inline)) void mtz_copy_run(float *dst, const
  * training engine reaches the same code through the public mtz_im2col. */
 static inline __attribute__((always_inline)) void mtz_im2col_block(const mtz_conv2d_params *p, size_t g, const float *in, size_t pixel_begin,
                              size_t pixel_end, float *col, size_t ld_col) {
+    /* Every field the loop needs is read into a local first: the copies below are byte stores that
+     * may alias *p, so the compiler would otherwise reload each field after every copy. */
     const size_t icg = p->in_c / p->groups;
     const size_t k = mtz_conv_group_k(p);
-    const size_t ips = p->in_pixel_stride;
-    const size_t row_floats = p->kernel_w * icg; /* one kernel row of a patch */
+    const size_t ips = p->in_pixel_stride, in_h = p->in_h, in_w = p->in_w, out_w = p->out_w;
+    const size_t kernel_h = p->kernel_h, kernel_w = p->kernel_w, stride_h = p->stride_h, stride_w = p->stride_w;
+    const size_t dilation_h = p->dilation_h, dilation_w = p->dilation_w, pad_top = p->pad_top, pad_left = p->pad_left;
+    const size_t row_floats = kernel_w * icg; /* one kernel row of a patch */
     /* With dilation_w 1 and pixels packed back to back, a kernel row's valid taps are one run. */
-    const int contiguous = p->dilation_w == 1 && ips == icg;
+    const int contiguous = dilation_w == 1 && ips == icg;
     const float *in_g = in + g * icg;
-    size_t oy = pixel_begin / p->out_w, ox = pixel_begin % p->out_w;
+    size_t oy = pixel_begin / out_w, ox = pixel_begin % out_w;
+    size_t ky0, ky1;
+    mtz_tap_range(oy, stride_h, pad_top, dilation_h, kernel_h, in_h, &ky0, &ky1);
     for (size_t pix = pixel_begin; pix < pixel_end; pix++) {
         float *dst = col + (pix - pixel_begin) * ld_col;
-        size_t ky0, ky1, kx0, kx1;
-        mtz_tap_range(oy, p->stride_h, p->pad_top, p->dilation_h, p->kernel_h, p->in_h, &ky0, &ky1);
-        mtz_tap_range(ox, p->stride_w, p->pad_left, p->dilation_w, p->kernel_w, p->in_w, &kx0, &kx1);
+        size_t kx0, kx1;
+        mtz_tap_range(ox, stride_w, pad_left, dilation_w, kernel_w, in_w, &kx0, &kx1);
         if (ky0 == ky1 || kx0 == kx1) {
             memset(dst, 0, k * sizeof(float));
         } else {
-            const size_t ix0 = ox * p->stride_w + kx0 * p->dilation_w - p->pad_left;
+            const size_t ix0 = ox * stride_w + kx0 * dilation_w - pad_left;
             if (ky0 > 0) memset(dst, 0, ky0 * row_floats * sizeof(float));
             for (size_t ky = ky0; ky < ky1; ky++) {
-                const size_t iy = oy * p->stride_h + ky * p->dilation_h - p->pad_top;
-                const float *src = in_g + (iy * p->in_w + ix0) * ips;
+                const size_t iy = oy * stride_h + ky * dilation_h - pad_top;
+                const float *src = in_g + (iy * in_w + ix0) * ips;
                 float *d = dst + ky * row_floats;
                 if (kx0 > 0) memset(d, 0, kx0 * icg * sizeof(float));
                 if (contiguous) {
                     mtz_copy_run(d + kx0 * icg, src, (kx1 - kx0) * icg);
                 } else {
                     for (size_t kx = kx0; kx < kx1; kx++)
-                        mtz_copy_run(d + kx * icg, src + (kx - kx0) * p->dilation_w * ips, icg);
+                        mtz_copy_run(d + kx * icg, src + (kx - kx0) * dilation_w * ips, icg);
                 }
-                if (kx1 < p->kernel_w) memset(d + kx1 * icg, 0, (p->kernel_w - kx1) * icg * sizeof(float));
+                if (kx1 < kernel_w) memset(d + kx1 * icg, 0, (kernel_w - kx1) * icg * sizeof(float));
             }
-            if (ky1 < p->kernel_h) memset(dst + ky1 * row_floats, 0, (p->kernel_h - ky1) * row_floats * sizeof(float));
+            if (ky1 < kernel_h) memset(dst + ky1 * row_floats, 0, (kernel_h - ky1) * row_floats * sizeof(float));
         }
-        if (++ox == p->out_w) {
+        if (++ox == out_w) { /* next output row: its kernel rows' valid range */
             ox = 0;
             oy++;
+            mtz_tap_range(oy, stride_h, pad_top, dilation_h, kernel_h, in_h, &ky0, &ky1);
         }
     }
 }

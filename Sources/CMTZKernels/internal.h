@@ -31,6 +31,14 @@ static inline void mtz_tap_range(size_t o, size_t stride, size_t pad, size_t dil
                                  size_t *t0, size_t *t1) {
     size_t origin = o * stride; /* input coordinate of tap 0, plus pad */
     size_t lo = 0, hi = k;
+    if (dilation == 1) { /* the common case, without the divisions below */
+        if (origin < pad) lo = pad - origin;
+        if (origin >= pad + in) hi = 0;
+        else if (pad + in - origin < k) hi = pad + in - origin;
+        *t0 = lo < hi ? lo : hi;
+        *t1 = hi;
+        return;
+    }
     if (origin < pad) lo = (pad - origin + dilation - 1) / dilation;
     if (origin >= pad + in) {
         hi = 0;
