@@ -303,6 +303,7 @@ def measure_mtz(mtz, paths, threads, iterations, warmup):
     one after the other: their medians/mins/maxes are added)."""
     tot = [0.0, 0.0, 0.0]
     rss = 0.0
+    base = None
     for p in paths:
         argv = [mtz, "bench", p, "--threads", str(threads), "--iterations", str(iterations),
                 "--warmup", str(warmup), "--json"]
@@ -322,7 +323,9 @@ def measure_mtz(mtz, paths, threads, iterations, warmup):
             tot[i] += lat[k] * 1000.0
         m = re.search(r"MAXRSS_KB (\d+)", err) if timed else None
         rss = max(rss, int(m.group(1)) / 1024.0 if m else j.get("peakRSSBytes", 0) / 1048576.0)
-    return {"stats": tuple(tot), "rss_peak_mib": rss}
+        if "baseRSSBytes" in j:  # mtz's peak before loading the model (VmHWM): program + libraries
+            base = max(base or 0.0, j["baseRSSBytes"] / 1048576.0)
+    return {"stats": tuple(tot), "rss_peak_mib": rss, "rss_base_mib": base}
 
 
 def summary(r):
@@ -565,7 +568,8 @@ def cmd_run(a):
         out.append("")
         out.append("Peak RSS, LeNet-5 two tasks (max over rounds of each process's own peak; the "
                    "peers run in a Python process, so their figure includes the interpreter, "
-                   "numpy and the runtime library — the part after loading the models is in brackets):")
+                   "numpy and the runtime library; in brackets what loading and running the models "
+                   "added to the peak before loading — for mtz, over the program and its libraries):")
         out.append("")
         out.append("| threads | mtz zipped | ONNX Runtime, 2 networks | ncnn, 2 networks | "
                    "MNN, 2 networks | ONNX Runtime, zipped | ncnn, zipped | MNN, zipped |")
@@ -583,6 +587,20 @@ def cmd_run(a):
                 cells.append("%.1f MiB" % peak if not bases else
                              "%.1f MiB (+%.1f)" % (peak, peak - max(bases)))
             out.append("| %d | %s |" % (t, " | ".join(cells)))
+        # Like for like: what loading and running the models adds to each process (peak minus the
+        # peak before loading), mtz's zipped model against the best peer's two networks.
+        for t in threads:
+            def added(rt):
+                v = rss.get((c["key"], t, rt, "main"))
+                bases = [x[1] for x in v or [] if x[1] is not None]
+                return max(x[0] for x in v) - max(bases) if bases else None
+            m = added("mtz")
+            peers = [(added(p), p) for p in PEERS if added(p) is not None]
+            if m is not None and peers:
+                best = min(peers)
+                out.append("")
+                out.append("%d thread(s): memory added by the models, mtz zipped %.1f MiB vs %s's two networks "
+                           "%.1f MiB: **%.2f×** (target ≤ 0.6×)" % (t, m, PEER_NAMES[best[1]], best[0], m / best[0]))
     table = "\n".join(out)
     print(table)
     if a.write_doc:

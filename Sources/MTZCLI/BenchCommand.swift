@@ -84,6 +84,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     private func runModel(_ path: String) throws {
+        let baseRSS = ModelBenchmark.peakResidentBytes() // the process before the model: code, runtime libraries
         let t0 = Clock.now
         let loaded = try loadModel(path, convolutions: ConvolutionPolicy(rawValue: convolutions)!)
         let loadSeconds = Clock.seconds(from: t0, to: Clock.now)
@@ -102,7 +103,8 @@ struct BenchCommand: ParsableCommand {
                                  threads: threads, tasks: session.tasks, loadSeconds: loadSeconds, readySeconds: readySeconds,
                                  packedWeightBytes: loaded.packedWeightBytes, mappedWeightBytes: loaded.mappedWeightBytes,
                                  arenaBytes: session.arenaBytes,
-                                 workspaceBytes: session.workspaceBytes, peakRSSBytes: ModelBenchmark.peakResidentBytes(),
+                                 workspaceBytes: session.workspaceBytes, baseRSSBytes: baseRSS,
+                                 peakRSSBytes: ModelBenchmark.peakResidentBytes(),
                                  convolutionPolicy: loaded.convolutionPolicy.rawValue,
                                  convolutionAlgorithms: Dictionary(uniqueKeysWithValues: algorithms.map { ($0.key.rawValue, $0.value) }),
                                  winogradTile: algorithms[.winograd] != nil ? "F(4x4,3x3)" : nil, latency: result)
@@ -117,7 +119,9 @@ struct BenchCommand: ParsableCommand {
         print("load: \(milliseconds(loadSeconds)) (mmap, checks, weight packing), ready to run: \(milliseconds(readySeconds))")
         print("packed weights: \(byteString(report.packedWeightBytes))  read in place: \(byteString(report.mappedWeightBytes))  "
             + "arena: \(byteString(report.arenaBytes))  "
-            + "scratch: \(byteString(report.workspaceBytes))  peak RSS: \(byteString(report.peakRSSBytes))")
+            + "scratch: \(byteString(report.workspaceBytes))")
+        print("peak RSS: \(byteString(report.peakRSSBytes)) = \(byteString(report.baseRSSBytes)) before loading (the program and "
+            + "its libraries) + \(byteString(report.peakRSSBytes - report.baseRSSBytes)) for the model and session")
         print("latency over \(result.iterations) runs after \(result.warmup) warm-up: median \(milliseconds(result.medianSeconds)), "
             + "min \(milliseconds(result.minSeconds)), max \(milliseconds(result.maxSeconds)); "
             + "CPU time per run \(milliseconds(result.cpuSecondsPerRun))")
@@ -150,6 +154,8 @@ struct BenchReport: Encodable {
     var mappedWeightBytes: Int
     var arenaBytes: Int
     var workspaceBytes: Int
+    /// Peak RSS before the model was loaded (the program and its libraries).
+    var baseRSSBytes: Int
     var peakRSSBytes: Int
     var convolutionPolicy: String
     var convolutionAlgorithms: [String: Int]

@@ -90,14 +90,30 @@ public enum ModelBenchmark {
                       cpuSecondsPerRun: cpuPerRun, profile: nodes)
     }
 
-    /// Peak resident set size of this process so far, in bytes (`getrusage`; 0 where unavailable).
+    /// Peak resident set size of this process so far, in bytes: Linux's `VmHWM`, which starts afresh
+    /// at `exec` (getrusage's `ru_maxrss` keeps the high-water mark of a big parent that forked
+    /// this process); `getrusage` elsewhere; 0 where neither is available.
     public static func peakResidentBytes() -> Int {
+        if let kib = statusField("VmHWM:") { return kib * 1024 }
         guard let usage = processUsage() else { return 0 }
         #if canImport(Darwin)
         return Int(usage.ru_maxrss) // bytes on Darwin
         #else
         return Int(usage.ru_maxrss) * 1024 // kilobytes on Linux
         #endif
+    }
+
+    /// A "Name:   N kB" line of /proc/self/status, in KiB (nil off Linux or when absent).
+    private static func statusField(_ name: String) -> Int? {
+        guard let file = fopen("/proc/self/status", "r") else { return nil }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard text.hasPrefix(name) else { continue }
+            return Int(text.dropFirst(name.count).split(separator: " ").first ?? "")
+        }
+        return nil
     }
 
     /// User plus system CPU seconds of this process (all threads) so far.
