@@ -9,6 +9,10 @@ public enum ModelLimits {
     public static let maxTasks = 1024
     /// Maximum elements of one activation value (1 GiB of float32).
     public static let maxValueElements = 1 << 28
+    /// Maximum elements of all activation values together (4 GiB of float32). The runtime's arena
+    /// holds at most this much; without the bound a file of a few kilobytes could describe many
+    /// values of `maxValueElements` each.
+    public static let maxTotalValueElements = 1 << 30
     /// Maximum elements of one weight tensor (1 GiB of float32).
     public static let maxWeightElements = 1 << 28
     /// Maximum input width or height.
@@ -48,16 +52,13 @@ extension Model {
         var names = Set<String>()
         var shapes: [ValueShape] = []
         shapes.reserveCapacity(nodes.count)
+        var totalElements = 0
         for (i, node) in nodes.enumerated() {
             guard names.insert(node.name).inserted else { throw ModelError("duplicate node name '\(node.name)'") }
             let shape = try inferShape(of: i, shapes: shapes)
-            guard shape.height >= 1, shape.width >= 1, shape.channels >= 1 else {
-                throw ModelError("node '\(node.name)' would produce an empty value \(shape)")
-            }
-            let (e1, o1) = shape.height.multipliedReportingOverflow(by: shape.width)
-            let (e2, o2) = e1.multipliedReportingOverflow(by: shape.channels)
-            guard !o1, !o2, e2 <= ModelLimits.maxValueElements else {
-                throw ModelError("node '\(node.name)' would produce a value of \(shape) elements (limit \(ModelLimits.maxValueElements))")
+            totalElements += try Self.checkedElementCount(shape, of: node)
+            guard totalElements <= ModelLimits.maxTotalValueElements else {
+                throw ModelError("the values up to node '\(node.name)' total \(totalElements) elements (limit \(ModelLimits.maxTotalValueElements), ModelLimits.maxTotalValueElements)")
             }
             shapes.append(shape)
         }
@@ -77,10 +78,24 @@ extension Model {
         return shapes
     }
 
+    /// The elements of a value of `shape`, after checking that it is neither empty nor above
+    /// `ModelLimits.maxValueElements` (without overflowing on absurd extents).
+    private static func checkedElementCount(_ shape: ValueShape, of node: Node) throws(ModelError) -> Int {
+        guard shape.height >= 1, shape.width >= 1, shape.channels >= 1 else {
+            throw ModelError("node '\(node.name)' would produce an empty value \(shape)")
+        }
+        let (e1, o1) = shape.height.multipliedReportingOverflow(by: shape.width)
+        let (e2, o2) = e1.multipliedReportingOverflow(by: shape.channels)
+        guard !o1, !o2, e2 <= ModelLimits.maxValueElements else {
+            throw ModelError("node '\(node.name)' would produce a value of \(shape) elements (limit \(ModelLimits.maxValueElements), ModelLimits.maxValueElements)")
+        }
+        return e2
+    }
+
     private func validateInputSpec() throws(ModelError) {
         let s = input
         guard (1...ModelLimits.maxInputExtent).contains(s.width), (1...ModelLimits.maxInputExtent).contains(s.height) else {
-            throw ModelError("input size \(s.width)x\(s.height) is outside 1...\(ModelLimits.maxInputExtent)")
+            throw ModelError("input size \(s.width)x\(s.height) is outside 1...\(ModelLimits.maxInputExtent) (ModelLimits.maxInputExtent)")
         }
         guard s.mean.count == s.channels, s.std.count == s.channels else {
             throw ModelError("input spec has \(s.mean.count) means and \(s.std.count) stds for \(s.channels) channels")
@@ -156,9 +171,11 @@ extension Model {
                 throw ModelError("node '\(node.name)': convolution padding must be smaller than the (dilated) kernel")
             }
             let (oh, ow) = try windowOutput(w, input: x, node: node)
+            let out = ValueShape(height: oh, width: ow, channels: c.outChannels)
+            // Before the weight check, so that an absurd channel count is reported as the limit it breaks.
+            _ = try Self.checkedElementCount(out, of: node)
             try weight(c.weight, of: node, shape: [c.outChannels, c.window.kernelH, c.window.kernelW, x.channels / c.groups], role: "weight")
             if let b = c.bias { try weight(b, of: node, shape: [c.outChannels], role: "bias") }
-            let out = ValueShape(height: oh, width: ow, channels: c.outChannels)
             if ins.count == 2, ins[1] != out {
                 throw ModelError("node '\(node.name)': addend is \(ins[1]) but the output is \(out)")
             }
@@ -170,10 +187,10 @@ extension Model {
             guard x.height == 1, x.width == 1 else {
                 throw ModelError("node '\(node.name)': a fully connected layer needs a 1x1xC input (flatten first), got \(x)")
             }
-            guard f.outFeatures >= 1 else { throw ModelError("node '\(node.name)': outFeatures must be >= 1") }
+            let out = ValueShape(height: 1, width: 1, channels: f.outFeatures)
+            _ = try Self.checkedElementCount(out, of: node)
             try weight(f.weight, of: node, shape: [f.outFeatures, x.channels], role: "weight")
             if let b = f.bias { try weight(b, of: node, shape: [f.outFeatures], role: "bias") }
-            let out = ValueShape(height: 1, width: 1, channels: f.outFeatures)
             if ins.count == 2, ins[1] != out {
                 throw ModelError("node '\(node.name)': addend is \(ins[1]) but the output is \(out)")
             }

@@ -10,46 +10,50 @@ extension Model {
     /// - Throws: `ModelError` if the model is invalid.
     public func optimized() throws(ModelError) -> Model {
         _ = try validate()
-        var m = self
-        var changed = true
-        while changed {
-            changed = false
-            let uses = m.useCounts()
-            for i in m.nodes.indices {
-                let node = m.nodes[i]
-                guard node.inputs.count == 1 else { continue }
-                let ref = node.inputs[0]
-                guard ref.channelOffset == 0, ref.channelCount == nil, uses[ref.node] == 1 else { continue }
-                let p = ref.node
-                switch (node.op, m.nodes[p].op) {
-                case (.batchNorm(let scale, let shift), .conv2d(var c)) where c.activation == .none && m.nodes[p].inputs.count == 1:
-                    let folded = m.foldScaleShift(weight: c.weight, bias: c.bias, outChannels: c.outChannels, scale: scale, shift: shift, name: m.nodes[p].name)
-                    c.weight = folded.weight
-                    c.bias = folded.bias
-                    m.nodes[p].op = .conv2d(c)
-                case (.batchNorm(let scale, let shift), .fullyConnected(var f)) where f.activation == .none && m.nodes[p].inputs.count == 1:
-                    let folded = m.foldScaleShift(weight: f.weight, bias: f.bias, outChannels: f.outFeatures, scale: scale, shift: shift, name: m.nodes[p].name)
-                    f.weight = folded.weight
-                    f.bias = folded.bias
-                    m.nodes[p].op = .fullyConnected(f)
-                case (.activation(let a), .conv2d(var c)) where c.activation == .none:
-                    c.activation = a
-                    m.nodes[p].op = .conv2d(c)
-                case (.activation(let a), .fullyConnected(var f)) where f.activation == .none:
-                    f.activation = a
-                    m.nodes[p].op = .fullyConnected(f)
-                case (.activation(let a), .add(.none)):
-                    m.nodes[p].op = .add(a)
-                default:
-                    continue
-                }
-                // Node i now computes nothing: route its consumers to p and drop it.
-                m.redirect(from: i, to: p)
-                changed = true
-                break
+        // One pass in node order, so the cost stays linear in the number of nodes (restarting after
+        // every fusion made a long chain of conv → relu pairs quadratic: minutes for a 1 MB file).
+        // Dead nodes are dropped first so that they do not count as consumers.
+        var m = pruned()
+        var uses = m.useCounts()
+        // The node that computes node i's value: i itself, or the producer i was fused into. A
+        // producer is a conv, FC or add and is never fused away itself, so one look-up suffices.
+        var computedBy = Array(m.nodes.indices)
+        for i in m.nodes.indices {
+            for j in m.nodes[i].inputs.indices { m.nodes[i].inputs[j].node = computedBy[m.nodes[i].inputs[j].node] }
+            let node = m.nodes[i]
+            guard node.inputs.count == 1 else { continue }
+            let ref = node.inputs[0]
+            guard ref.channelOffset == 0, ref.channelCount == nil, uses[ref.node] == 1 else { continue }
+            let p = ref.node
+            switch (node.op, m.nodes[p].op) {
+            case (.batchNorm(let scale, let shift), .conv2d(var c)) where c.activation == .none && m.nodes[p].inputs.count == 1:
+                let folded = m.foldScaleShift(weight: c.weight, bias: c.bias, outChannels: c.outChannels, scale: scale, shift: shift, name: m.nodes[p].name)
+                c.weight = folded.weight
+                c.bias = folded.bias
+                m.nodes[p].op = .conv2d(c)
+            case (.batchNorm(let scale, let shift), .fullyConnected(var f)) where f.activation == .none && m.nodes[p].inputs.count == 1:
+                let folded = m.foldScaleShift(weight: f.weight, bias: f.bias, outChannels: f.outFeatures, scale: scale, shift: shift, name: m.nodes[p].name)
+                f.weight = folded.weight
+                f.bias = folded.bias
+                m.nodes[p].op = .fullyConnected(f)
+            case (.activation(let a), .conv2d(var c)) where c.activation == .none:
+                c.activation = a
+                m.nodes[p].op = .conv2d(c)
+            case (.activation(let a), .fullyConnected(var f)) where f.activation == .none:
+                f.activation = a
+                m.nodes[p].op = .fullyConnected(f)
+            case (.activation(let a), .add(.none)):
+                m.nodes[p].op = .add(a)
+            default:
+                continue
             }
-            if changed { m = m.pruned() }
+            // Node i now computes nothing: its consumers (all later) and task outputs read p instead,
+            // which takes over i's uses; the pruning below drops i.
+            computedBy[i] = p
+            uses[p] = uses[i]
+            m.nodes[i].inputs = []
         }
+        for t in m.tasks.indices { m.tasks[t].output = computedBy[m.tasks[t].output] }
         return m.pruned()
     }
 
