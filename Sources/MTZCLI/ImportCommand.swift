@@ -115,7 +115,8 @@ func parseInputSpec(_ text: String, into base: ONNXImportOptions) throws(Validat
         return parts.map { $0! }
     }
     for item in text.split(separator: ",") {
-        let kv = item.split(separator: "=", maxSplits: 1)
+        // Keeping empty parts: an item "=" gives key "" (refused below) instead of no parts at all.
+        let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
         let key = kv[0].trimmingCharacters(in: " ")
         let value = kv.count > 1 ? kv[1] : ""
         switch key {
