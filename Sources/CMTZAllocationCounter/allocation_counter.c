@@ -4,7 +4,19 @@
 #include <stddef.h>
 #include <errno.h>
 
-#if defined(__GLIBC__) && defined(__linux__)
+/* Under AddressSanitizer or ThreadSanitizer the sanitizer runtime owns malloc and free; a second
+ * interposer would hand its pointers to glibc (and glibc's to the sanitizer), so in sanitized
+ * builds the counter reports itself unsupported and the allocation tests skip themselves. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define MTZ_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define MTZ_SANITIZED 1
+#endif
+
+#if defined(__GLIBC__) && defined(__linux__) && !defined(MTZ_SANITIZED)
 
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t count, size_t size);

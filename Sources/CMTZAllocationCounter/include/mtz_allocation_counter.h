@@ -2,6 +2,8 @@
  * Test-only: counts heap allocations made by the calling thread, by interposing malloc, calloc,
  * realloc and posix_memalign in the process that links this target (glibc only: the real
  * allocator is reached through glibc's __libc_* entry points). Never link it into a product.
+ * In builds with AddressSanitizer or ThreadSanitizer nothing is interposed (the sanitizer owns
+ * the allocator) and mtz_allocation_counting_supported() returns 0.
  */
 #ifndef MTZ_ALLOCATION_COUNTER_H
 #define MTZ_ALLOCATION_COUNTER_H
