@@ -30,7 +30,21 @@ struct ZipCommand: ParsableCommand {
             per task; balanced Hessians, damping 1e-4. `--momentum 0 --schedule constant --weight-decay 0 \
             --final-iterations 0 --no-balance-hessians` is the paper's plain setting.
             Residual networks: layers tied by a residual add share the same neurons; batch norms are folded \
-            into the layers before zipping. The automatic mode takes networks without residual connections.
+            into the layers before zipping.
+
+            Automatic mode (--max-error-increase PP): searches how many neurons each layer shares, to share \
+            the most parameters while every task's validation error stays within PP percentage points of its \
+            original's. Each candidate is zipped and retrained with the whole budget (per-layer and final) before \
+            it is judged, because the final retraining recovers most of what the merges cost. First one share \
+            level for every layer, in eighths of each layer's maximum (--share): 8/8, then 6/8, 4/8, 2/8 until \
+            one fits, then the eighth between it and the failed level above. Then, while candidates remain, one \
+            layer at a time is raised by an eighth from the best fit: the raise that gains the most parameters \
+            per rise of its pair costs d[i,j] first; a raise that fits is kept, one that does not ends that \
+            layer's raises. A candidate resumes from the best one's checkpoint after the layers they share \
+            alike. The best candidate that fits is written (nothing shared if none does); every candidate, its \
+            validation errors and the choice are in the report. Only validation images decide; test errors \
+            are for mtz eval afterwards. Time: about --max-candidates times one zip. In residual networks the first \
+            layer of each group tied by residual adds is searched; the others share its neurons.
             """
     )
 
@@ -40,8 +54,11 @@ struct ZipCommand: ParsableCommand {
     @Option(name: .long, help: "Fraction of neurons to share: one value for every hidden layer, or LAYER=FRACTION,... (e.g. conv1=1,conv2=0.5).")
     var share: String = "1"
 
-    @Option(name: .long, help: "Automatic mode: share as much as possible per layer (up to --share) while every task's validation error rises by at most this many percentage points.")
+    @Option(name: .long, help: "Automatic mode: share as many parameters as possible (each layer up to --share) while every task's validation error rises by at most this many percentage points (see below).")
     var maxErrorIncrease: Double?
+
+    @Option(name: .long, help: "Automatic mode: candidates to try at most, each zipped and retrained with the whole budget.")
+    var maxCandidates: Int = 5
 
     @Option(name: .long, help: "Pairing and merging: \(ZipMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
     var method: String = "mtz"
@@ -121,6 +138,7 @@ struct ZipCommand: ParsableCommand {
         guard (1...60000).contains(hessianImages) else { throw ValidationError("--hessian-images must be in 1...60000") }
         guard validationImages >= 1 else { throw ValidationError("--validation-images must be at least 1") }
         if let m = maxErrorIncrease, !(m >= 0 && m <= 100) { throw ValidationError("--max-error-increase must be in 0...100 (percentage points)") }
+        guard (1...100).contains(maxCandidates) else { throw ValidationError("--max-candidates must be in 1...100") }
     }
 
     private func parsedIterations() throws -> [String: Int] {
@@ -199,13 +217,23 @@ struct ZipCommand: ParsableCommand {
         options.schedule = LearningRateSchedule(rawValue: schedule)!
         options.weightDecay = weightDecay
         options.finalIterations = finalIterations
+        options.maxCandidates = maxCandidates
         let line = ProgressLine()
         let result: (model: Model, report: ZipReport)
         do {
             let zipper = try Zipper(models: loaded, trainingData: trainingData, options: options)
+            let started = Clock.now
             result = try zipper.run { p in
                 let errors = p.errors.keys.sorted().map { String(format: "%@ %.2f %%", $0, 100 * p.errors[$0]!) }.joined(separator: ", ")
-                let text = "layer \(p.layerIndex + 1)/\(p.layerCount) \(p.layer): \(p.phase.rawValue)"
+                let candidate = p.candidate > 0 ? "candidate \(p.candidate)/\(p.candidateLimit) (\(p.candidateLabel)) " : ""
+                if let fits = p.withinBudget {
+                    // A judged candidate stays on screen (and in logs): the search's trace.
+                    line.clear()
+                    let elapsed = clockString(Double(Clock.now &- started) * 1e-9)
+                    print("[\(elapsed)] \(candidate)validation error: \(errors): \(fits ? "within" : "over") budget")
+                    return
+                }
+                let text = candidate + "layer \(p.layerIndex + 1)/\(p.layerCount) \(p.layer): \(p.phase.rawValue)"
                     + (p.phase == .retraining ? " \(p.iteration)/\(p.iterations)" : "")
                     + (errors.isEmpty ? "" : "  validation error: \(errors)")
                 line.show(text, force: p.phase != .retraining)
@@ -242,6 +270,17 @@ struct ZipCommand: ParsableCommand {
             let before = r.tasks.map { String(format: "%.2f", 100 * (f.errorBefore[$0] ?? .nan)) }.joined(separator: "/")
             let after = r.tasks.map { String(format: "%.2f", 100 * (f.errorAfter[$0] ?? .nan)) }.joined(separator: "/")
             print("  final retraining: validation error \(before) % → \(after) % after \(f.iterations) iterations")
+        }
+        if let search = r.search {
+            print(String(format: "  automatic mode, budget %.2f pp: %d of at most %d candidates, %d retraining iterations in %.0f s",
+                         100 * search.maxErrorIncrease, search.candidates.count, search.candidateLimit, search.iterations, search.seconds))
+            for (i, c) in search.candidates.enumerated() {
+                let shared = search.layers.map { "\($0) \(c.shared[$0] ?? 0)" }.joined(separator: ", ")
+                let errors = r.tasks.map { String(format: "%.2f", 100 * (c.validationError[$0] ?? .nan)) }.joined(separator: "/")
+                let mark = i == search.chosen ? "chosen" : (c.withinBudget ? "within" : "over")
+                print("    \(i + 1). \(c.label) (\(shared)): \(grouped(c.sharedParameters)) shared parameters, validation error \(errors) %: \(mark)")
+            }
+            if search.chosen == nil { print("    no candidate stayed within the budget: nothing is shared") }
         }
         let pct = r.separateParameters > 0 ? 100 * Double(r.separateParameters - r.parameters) / Double(r.separateParameters) : 0
         print("  \(grouped(r.parameters)) parameters vs \(grouped(r.separateParameters)) separately (\(String(format: "%.1f", pct)) % saved); \(r.totalIterations) retraining iterations")

@@ -89,8 +89,11 @@ public struct ZipOptions: Sendable {
     public var validationImages: Int
     public var seed: UInt64
     /// Automatic mode: the largest validation-error increase (a fraction, 0.005 = 0.5 pp) any task
-    /// may suffer; each layer then shares the most neurons (up to `share`) that stay within it.
+    /// may suffer; the mode then searches the shared counts per layer (up to `share`) that share
+    /// the most parameters within it (`ShareSearch`).
     public var maxErrorIncrease: Double?
+    /// Automatic mode: candidates to zip and retrain at most, each with the whole retraining budget.
+    public var maxCandidates: Int = 5
 
     /// Creates options; defaults follow MTZ.md (few iterations for early layers, more for late ones),
     /// with SGD momentum 0.9, a cosine learning-rate decay per layer, weight decay 5·10⁻⁴, balanced

@@ -16,7 +16,7 @@ public struct ZipReport: Sendable, Codable {
         /// Joint retraining iterations (one mini-batch per task each).
         public var iterations: Int
         public var seconds: Double
-        /// In the automatic mode: the shared counts tried, largest first, ending with the accepted one.
+        /// In the automatic mode: the shared counts the candidates gave this layer, in the order tried.
         public var candidatesTried: [Int]? = nil
         /// Residual networks: the later layer (tied to this one by a residual add) after whose merge
         /// this layer was validated and retrained; its iterations include this layer's budget.
@@ -41,6 +41,39 @@ public struct ZipReport: Sendable, Codable {
         public var seconds: Double
     }
 
+    /// The automatic mode's search (`--max-error-increase`).
+    public struct Search: Sendable, Codable {
+        /// One candidate: zipped and retrained with the whole budget, then judged on validation images.
+        public struct Candidate: Sendable, Codable {
+            /// "global" (one level for every layer) or "layer" (one layer raised from the best so far).
+            public var phase: String
+            public var label: String
+            /// Shared neurons per searched layer (layers tied to one of them by a residual add follow it).
+            public var shared: [String: Int]
+            public var sharedParameters: Int
+            /// Validation error per task after the whole retraining.
+            public var validationError: [String: Double]
+            public var withinBudget: Bool
+            /// Retraining iterations run for this candidate (layers resumed from an earlier candidate's
+            /// checkpoint not counted) and how many layers it resumed.
+            public var iterations: Int
+            public var reusedLayers: Int
+            public var seconds: Double
+        }
+
+        /// The budget, a fraction (0.005 = 0.5 pp).
+        public var maxErrorIncrease: Double
+        /// The searched layers, in order (the keys of each candidate's `shared`).
+        public var layers: [String]
+        public var candidateLimit: Int
+        public var candidates: [Candidate]
+        /// Index in `candidates` of the one kept; nil if none fitted (nothing is shared then).
+        public var chosen: Int?
+        /// All retraining iterations of the search.
+        public var iterations: Int
+        public var seconds: Double
+    }
+
     public var method: String
     public var tasks: [String]
     /// Validation error of each original network.
@@ -55,4 +88,6 @@ public struct ZipReport: Sendable, Codable {
     public var sharedParameters: Int
     public var separateParameters: Int
     public var seconds: Double
+    /// The automatic mode's candidates and choice.
+    public var search: Search? = nil
 }

@@ -12,6 +12,8 @@ public struct ZipProgress: Sendable {
         case pairing = "pairing"
         case retraining = "retraining"
         case validating = "validating"
+        /// Automatic mode: a candidate was retrained with the whole budget and judged.
+        case judged = "judged"
     }
 
     public var layer: String
@@ -21,8 +23,15 @@ public struct ZipProgress: Sendable {
     /// Retraining iteration (when `phase == .retraining`).
     public var iteration: Int
     public var iterations: Int
-    /// Validation error per task, once known for this layer.
+    /// Validation error per task, once known for this layer (or candidate, when judged).
     public var errors: [String: Double]
+    /// Automatic mode: the candidate being zipped (1-based; 0 in the fixed mode), at most how many
+    /// are tried, and what it shares (e.g. "every layer 6/8").
+    public var candidate = 0
+    public var candidateLimit = 0
+    public var candidateLabel = ""
+    /// When a candidate is judged: whether every task stayed within the error budget.
+    public var withinBudget: Bool? = nil
 }
 
 /// Zips single-task networks (two or more) of the same architecture (chains or residual networks) into one multi-head model with
@@ -33,7 +42,10 @@ public final class Zipper {
     public static let maxNetworks = 16
 
     public let options: ZipOptions
+    /// The zipping in progress.
     private var state: ZipState
+    /// Nothing zipped yet: where every candidate of the automatic mode starts.
+    private let initialState: ZipState
     private let taskNames: [String]
     private let train: [String: LabeledImages]
     private let validation: [String: LabeledImages]
@@ -53,15 +65,14 @@ public final class Zipper {
         }
         guard options.batchSize >= 1, options.batchSize <= 4096 else { throw ZipError.invalidOption("batch size must be in 1...4096") }
         guard options.damping > 0, options.damping.isFinite else { throw ZipError.invalidOption("damping must be positive") }
+        guard options.maxCandidates >= 1 else { throw ZipError.invalidOption("the automatic mode needs at least one candidate") }
         let state = try ZipState(models: models)
         self.state = state
+        initialState = state
         taskNames = state.tasks.map(\.name)
         let residual = state.layers.indices.contains { state.tiedLayers(of: $0).count > 1 }
         learningRate = options.learningRate ?? (residual ? 0.001 : 0.01)
         guard learningRate > 0, learningRate.isFinite else { throw ZipError.invalidOption("the learning rate must be positive") }
-        if options.maxErrorIncrease != nil, residual {
-            throw ZipError.invalidOption("the automatic mode (--max-error-increase) takes networks without residual connections for now; give --share")
-        }
         var train: [String: LabeledImages] = [:], validation: [String: LabeledImages] = [:]
         for (t, name) in taskNames.enumerated() {
             guard let images = trainingData[name] else { throw ZipError.invalidOption("no training data for task '\(name)'") }
@@ -88,104 +99,246 @@ public final class Zipper {
         for (t, model) in originals.enumerated() {
             originalError[taskNames[t]] = try validationError(of: model)[taskNames[t]]
         }
+        let tell = progress ?? { _ in }
+        let path: Path
+        var search: ZipReport.Search?
+        if let maxIncrease = options.maxErrorIncrease {
+            (path, search) = try searchShares(maxIncrease: maxIncrease, originalError: originalError, progress: tell)
+        } else {
+            let counts = fixedCounts()
+            path = try zipAll(counts: counts, maxCounts: counts, progress: tell)
+        }
+        var model = try path.state.lowered().0
+        model.metadata["producer"] = "mtz zip"
+        model.metadata["description"] = "\(taskNames.joined(separator: " + ")) zipped by mtz zip (\(options.method.rawValue)): "
+            + path.layers.map { "\($0.name) \($0.shared)/\($0.neurons)" }.joined(separator: ", ")
+        let stats = try ModelStatistics(model)
+        let report = ZipReport(
+            method: options.method.rawValue, tasks: taskNames, originalError: originalError, layers: path.layers,
+            finalRetraining: path.final, totalIterations: path.layers.reduce(path.final?.iterations ?? 0) { $0 + $1.iterations },
+            parameters: stats.parameters, sharedParameters: stats.sharedParameters, separateParameters: stats.separateParameters,
+            seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9, search: search)
+        return (model, report)
+    }
+
+    /// Per hidden layer, the shared count `--share` asks for (a layer tied to an earlier one follows it).
+    private func fixedCounts() -> [Int] {
+        state.layers[0..<state.headLayer].map { Int((options.share.fraction(of: $0.name) * Double($0.outCount)).rounded()) }
+    }
+
+    // MARK: - Zipping with given counts
+
+    /// One zipping: the state after the final retraining, and what happened on the way.
+    struct Path {
+        var state: ZipState
+        var layers: [ZipReport.Layer]
+        var final: ZipReport.FinalRetraining?
+        /// Validation error per task at the end.
+        var errors: [String: Double]
+        /// Retraining iterations run (layers resumed from a checkpoint not counted) and layers resumed.
+        var iterationsRun = 0
+        var layersReused = 0
+    }
+
+    /// The zipping after its first layers, keyed by their shared counts: a later candidate whose
+    /// counts start alike resumes here instead of zipping and retraining those layers again.
+    private struct Checkpoint {
+        var state: ZipState
+        var layers: [ZipReport.Layer]
+        /// Budget of layers whose retraining waits for a later tied layer (residual networks).
+        var carried: Int
+        /// False once a layer shared nothing: nothing above it can (sharing grows from the input).
+        var sharing: Bool
+        /// The next layer's pairing for its largest count, once computed (a smaller count takes a
+        /// prefix: greedy pairs for a smaller k are the cheapest of those for a larger one).
+        var pairing: Pairing?
+    }
+
+    /// Checkpoints by the counts of the layers zipped (empty: the originals). The automatic mode
+    /// keeps those on the best candidate's path; the fixed mode keeps none.
+    private var checkpoints: [[Int]: Checkpoint] = [:]
+
+    /// Zips every hidden layer `l` with `counts[l]` shared neurons (paired among the cheapest
+    /// `maxCounts[l]`; ignored for a layer tied to an earlier one, which shares that layer's
+    /// neurons), retrains after each layer and at the end; resumes from the longest checkpoint
+    /// whose counts `counts` starts with, and records checkpoints when `keep` is set.
+    private func zipAll(counts: [Int], maxCounts: [Int], keep: Bool = false, progress: (ZipProgress) -> Void) throws -> Path {
         let hidden = Array(0..<state.headLayer)
-        var layerReports: [ZipReport.Layer] = []
-        // Budget of layers whose retraining waits for a later tied layer (residual networks).
-        var carried = 0
-        // Sharing grows from the input side: once a layer shares nothing, nothing above it can
-        // (only layers tied to a shared one still get their merged weights).
-        var sharing = true
-        for (position, l) in hidden.enumerated() {
+        var resumed = 0
+        var checkpoint = Checkpoint(state: initialState, layers: [], carried: 0, sharing: true)
+        for p in stride(from: hidden.count, through: 1, by: -1) {
+            if let found = checkpoints[Array(counts[0..<p])] {
+                (resumed, checkpoint) = (p, found)
+                break
+            }
+        }
+        state = checkpoint.state
+        var layerReports = checkpoint.layers, carried = checkpoint.carried, sharing = checkpoint.sharing
+        var run = 0
+        for l in hidden[resumed...] {
             let layer = state.layers[l]
             func tell(_ phase: ZipProgress.Phase, _ iteration: Int = 0, _ iterations: Int = 0, _ errors: [String: Double] = [:]) {
-                progress?(ZipProgress(layer: layer.name, layerIndex: position, layerCount: hidden.count, phase: phase,
-                                      iteration: iteration, iterations: iterations, errors: errors))
+                progress(ZipProgress(layer: layer.name, layerIndex: l, layerCount: hidden.count, phase: phase,
+                                     iteration: iteration, iterations: iterations, errors: errors))
             }
-            let budget = carried + Int((Double(options.iterations[layer.name] ?? ZipOptions.defaultIterations(layer: position, of: hidden.count))
+            let budget = carried + Int((Double(options.iterations[layer.name] ?? ZipOptions.defaultIterations(layer: l, of: hidden.count))
                 * options.iterationScale).rounded())
             carried = 0
             // A layer tied by a residual add to one zipped earlier shares the same neurons: they are
             // paired already, so only its merged weights are computed (if it shares any).
-            if state.tiedLayers(of: l).first! < l {
-                let k = state.layers[l].sharedCount
-                guard k > 0 else { continue }
-                let plan = try pairing(layer: l, count: k, aligned: true, tell: tell)
-                layerReports.append(try zip(layer: l, plan: plan, count: k, aligned: true, iterations: budget, tell: tell))
+            let aligned = state.tiedLayers(of: l).first! < l
+            let k = aligned ? state.layers[l].sharedCount : (sharing ? counts[l] : 0)
+            if !aligned, k == 0 { sharing = false }
+            if k > 0 {
+                let key = Array(counts[0..<l])
+                let plan: Pairing
+                if let cached = checkpoints[key]?.pairing {
+                    plan = cached
+                } else {
+                    plan = try pairing(layer: l, count: aligned ? k : max(k, maxCounts[l]), aligned: aligned, tell: tell)
+                    if keep { checkpoints[key, default: Checkpoint(state: state, layers: layerReports, carried: 0, sharing: sharing)].pairing = plan }
+                }
+                let report = try zip(layer: l, plan: plan, count: k, aligned: aligned, iterations: budget, tell: tell)
+                layerReports.append(report)
+                run += report.iterations
                 if !state.pending.isEmpty { carried = budget }
-                continue
             }
-            let requested = sharing ? Int((options.share.fraction(of: layer.name) * Double(layer.outCount)).rounded()) : 0
-            guard requested > 0 else {
-                sharing = false
-                continue
-            }
-            guard let maxIncrease = options.maxErrorIncrease else {
-                let plan = try pairing(layer: l, count: requested, aligned: false, tell: tell)
-                layerReports.append(try zip(layer: l, plan: plan, count: requested, aligned: false, iterations: budget, tell: tell))
-                if !state.pending.isEmpty { carried = budget }
-                continue
-            }
-            // Automatic: the largest candidate share whose retrained validation error stays within
-            // the budget for every task; candidates come from one pairing (greedy pairs for a
-            // smaller k are a prefix of those for a larger one), tried from the largest down. A
-            // candidate that misses the budget after the layer's own retraining gets a second
-            // chance after a quarter of the final budget more (the final retraining recovers much
-            // of what one layer's budget leaves), before the mode backs off.
-            let plan = try pairing(layer: l, count: requested, aligned: false, tell: tell)
-            let secondChance = Int((Double(options.finalIterations) * options.iterationScale / 4).rounded())
-            var accepted: ZipReport.Layer?
-            for k in Self.candidates(upTo: requested) {
-                let snapshot = state
-                var attempt = try zip(layer: l, plan: plan, count: k, aligned: false, iterations: budget, tell: tell)
-                func within(_ report: ZipReport.Layer) -> Bool {
-                    taskNames.allSatisfy { (report.errorAfterRetraining[$0] ?? 1) - (originalError[$0] ?? 0) <= maxIncrease }
-                }
-                if !within(attempt), secondChance > 0 {
-                    attempt = try retrainAgain(attempt, iterations: secondChance, tell: tell)
-                }
-                if within(attempt) {
-                    attempt.candidatesTried = Self.candidates(upTo: requested).filter { $0 >= k }
-                    accepted = attempt
-                    break
-                }
-                state = snapshot
-            }
-            guard let accepted else {
-                sharing = false
-                continue
-            }
-            layerReports.append(accepted)
+            if keep { checkpoints[Array(counts[0...l])] = Checkpoint(state: state, layers: layerReports, carried: carried, sharing: sharing) }
         }
-
-        var final: ZipReport.FinalRetraining?
-        var (model, map) = try state.lowered()
+        var path = Path(state: state, layers: layerReports, final: nil,
+                        errors: layerReports.last?.errorAfterRetraining ?? [:], iterationsRun: run, layersReused: resumed)
         let finalIterations = Int((Double(options.finalIterations) * options.iterationScale).rounded())
         if finalIterations > 0, !layerReports.isEmpty {
             let begin = DispatchTime.now().uptimeNanoseconds
-            let last = hidden.count - 1
             func tell(_ phase: ZipProgress.Phase, _ iteration: Int, _ errors: [String: Double] = [:]) {
-                progress?(ZipProgress(layer: "final", layerIndex: last, layerCount: hidden.count, phase: phase,
-                                      iteration: iteration, iterations: finalIterations, errors: errors))
+                progress(ZipProgress(layer: "final", layerIndex: hidden.count - 1, layerCount: hidden.count, phase: phase,
+                                     iteration: iteration, iterations: finalIterations, errors: errors))
             }
-            let before = layerReports.last!.errorAfterRetraining
-            let trained = try retrain(model, map: map, iterations: finalIterations) { tell(.retraining, $0) }
+            let (lowered, map) = try state.lowered()
+            let trained = try retrain(lowered, map: map, iterations: finalIterations) { tell(.retraining, $0) }
             tell(.validating, 0)
             let after = try validationError(of: trained)
-            (model, _) = try state.lowered()
             tell(.validating, finalIterations, after)
-            final = ZipReport.FinalRetraining(iterations: finalIterations, errorBefore: before, errorAfter: after,
-                                              seconds: Double(DispatchTime.now().uptimeNanoseconds - begin) * 1e-9)
+            path.state = state
+            path.final = ZipReport.FinalRetraining(iterations: finalIterations, errorBefore: path.errors, errorAfter: after,
+                                                   seconds: Double(DispatchTime.now().uptimeNanoseconds - begin) * 1e-9)
+            path.errors = after
+            path.iterationsRun += finalIterations
         }
-        model.metadata["producer"] = "mtz zip"
-        model.metadata["description"] = "\(taskNames.joined(separator: " + ")) zipped by mtz zip (\(options.method.rawValue)): "
-            + layerReports.map { "\($0.name) \($0.shared)/\($0.neurons)" }.joined(separator: ", ")
-        let stats = try ModelStatistics(model)
-        let report = ZipReport(
-            method: options.method.rawValue, tasks: taskNames, originalError: originalError, layers: layerReports,
-            finalRetraining: final, totalIterations: layerReports.reduce(final?.iterations ?? 0) { $0 + $1.iterations },
-            parameters: stats.parameters, sharedParameters: stats.sharedParameters, separateParameters: stats.separateParameters,
-            seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
-        return (model, report)
+        return path
+    }
+
+    // MARK: - Automatic mode
+
+    /// Searches the shared counts per layer (`ShareSearch`): each candidate is zipped and retrained
+    /// with the whole budget, then judged on the validation images only; the best candidate within
+    /// `maxIncrease` of every task's original validation error is kept (nothing shared if none is).
+    private func searchShares(maxIncrease: Double, originalError: [String: Double],
+                              progress: (ZipProgress) -> Void) throws -> (Path, ZipReport.Search) {
+        let begin = DispatchTime.now().uptimeNanoseconds
+        let hidden = Array(0..<state.headLayer)
+        // Layers tied to an earlier one by a residual add share its neurons: only the first of each
+        // group is searched.
+        let searchable = hidden.filter { state.tiedLayers(of: $0).first! == $0 }
+        let limits = fixedCounts()
+        var search = ShareSearch(names: searchable.map { state.layers[$0].name }, maxCounts: searchable.map { limits[$0] },
+                                 limit: options.maxCandidates)
+        /// Counts per hidden layer from counts per searchable layer.
+        func expanded(_ counts: [Int]) -> [Int] {
+            var full = [Int](repeating: 0, count: hidden.count)
+            for (i, l) in searchable.enumerated() { full[l] = counts[i] }
+            return full
+        }
+        func fits(_ errors: [String: Double]) -> Bool {
+            taskNames.allSatisfy { (errors[$0] ?? 1) - (originalError[$0] ?? 0) <= maxIncrease + 1e-12 }
+        }
+        var parameterCache: [[Int]: Int] = [:]
+        func parameters(_ counts: [Int]) throws -> Int {
+            if let known = parameterCache[counts] { return known }
+            let n = try Self.sharedParameters(of: initialState, counts: expanded(counts))
+            parameterCache[counts] = n
+            return n
+        }
+        // Raising a layer gains parameters; the pair costs d[i,j] of the neurons it adds, against
+        // those of the neurons it shares already (the best candidate's pairing of that layer),
+        // say how unlike the added neurons are: the lower the rise, the likelier the raise fits.
+        func score(_ move: ShareSearch.Move) throws -> Double {
+            var raised = move.base
+            raised[move.layer] = move.to
+            let gain = Double(try parameters(raised) - parameters(move.base))
+            let l = searchable[move.layer]
+            guard move.from > 0, let costs = checkpoints[Array(expanded(move.base)[0..<l])]?.pairing?.costs,
+                  costs.count >= move.to else { return gain }
+            let shared = costs[0..<move.from].reduce(0, +) / Double(move.from)
+            let added = costs[move.from..<move.to].reduce(0, +) / Double(move.to - move.from)
+            return shared > 0 && added > shared ? gain * shared / added : gain
+        }
+
+        var best: Path?
+        var candidates: [ZipReport.Search.Candidate] = []
+        var chosen: Int?
+        while let candidate = try search.next(score: score) {
+            let started = DispatchTime.now().uptimeNanoseconds
+            let index = candidates.count
+            let path = try zipAll(counts: expanded(candidate.counts), maxCounts: expanded(search.maxCounts), keep: true) { p in
+                var p = p
+                p.candidate = index + 1
+                p.candidateLimit = options.maxCandidates
+                p.candidateLabel = candidate.label
+                progress(p)
+            }
+            let within = fits(path.errors)
+            search.record(candidate, fits: within)
+            if within, search.best == candidate.counts {
+                best = path
+                chosen = index
+            }
+            // Keep the checkpoints on the best candidate's path: later candidates raise one of its layers.
+            let kept = expanded(search.best)
+            checkpoints = checkpoints.filter { key, _ in key.isEmpty || Array(kept.prefix(key.count)) == key }
+            candidates.append(ZipReport.Search.Candidate(
+                phase: candidate.phase.rawValue, label: candidate.label,
+                shared: Dictionary(uniqueKeysWithValues: Swift.zip(search.names, candidate.counts)),
+                sharedParameters: try parameters(candidate.counts), validationError: path.errors, withinBudget: within,
+                iterations: path.iterationsRun, reusedLayers: path.layersReused,
+                seconds: Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9))
+            progress(ZipProgress(layer: "candidate", layerIndex: hidden.count - 1, layerCount: hidden.count, phase: .judged,
+                                 iteration: 0, iterations: 0, errors: path.errors, candidate: index + 1,
+                                 candidateLimit: options.maxCandidates, candidateLabel: candidate.label, withinBudget: within))
+        }
+        checkpoints = [:]
+        var result = best ?? Path(state: initialState, layers: [], final: nil, errors: originalError)
+        // Each chosen layer lists the counts the candidates gave it, in the order tried.
+        for i in result.layers.indices {
+            guard let s = search.names.firstIndex(of: result.layers[i].name) else { continue }
+            var seen = Set<Int>()
+            result.layers[i].candidatesTried = search.tried.map { $0.candidate.counts[s] }.filter { seen.insert($0).inserted }
+        }
+        let report = ZipReport.Search(
+            maxErrorIncrease: maxIncrease, layers: search.names, candidateLimit: options.maxCandidates, candidates: candidates, chosen: chosen,
+            iterations: candidates.reduce(0) { $0 + $1.iterations },
+            seconds: Double(DispatchTime.now().uptimeNanoseconds - begin) * 1e-9)
+        return (result, report)
+    }
+
+    /// Parameters stored once when every hidden layer `l` shares `counts[l]` neurons — the same for
+    /// any pairing, so the first neurons of every task stand in for the real ones.
+    static func sharedParameters(of initial: ZipState, counts: [Int]) throws -> Int {
+        var state = initial
+        var sharing = true
+        for l in 0..<state.headLayer {
+            if state.tiedLayers(of: l).first! < l {
+                let k = state.layers[l].sharedCount
+                if k > 0 { try state.merge(layer: l, merged: state.inputColumns(layer: l, task: 0).prefixRows(k)) }
+                continue
+            }
+            sharing = sharing && counts[l] > 0
+            guard sharing else { continue }
+            let k = counts[l]
+            try state.share(layer: l, neurons: Array(repeating: Array(0..<k), count: state.tasks.count),
+                            merged: state.inputColumns(layer: l, task: 0).prefixRows(k))
+        }
+        return try ModelStatistics(state.lowered().0).sharedParameters
     }
 
     // MARK: - Layers
@@ -202,15 +355,8 @@ public final class Zipper {
 
         /// The first `k` shared neurons.
         func prefix(_ k: Int) -> Pairing {
-            Pairing(neurons: neurons.map { Array($0.prefix(k)) }, costs: Array(costs.prefix(k)),
-                    merged: Matrix(rows: k, cols: merged.cols, values: Array(merged.values.prefix(k * merged.cols))))
+            Pairing(neurons: neurons.map { Array($0.prefix(k)) }, costs: Array(costs.prefix(k)), merged: merged.prefixRows(k))
         }
-    }
-
-    /// Candidate shared counts for the automatic mode, largest first: all, ¾, ½, ¼, ⅛ of `n`.
-    static func candidates(upTo n: Int) -> [Int] {
-        var seen = Set<Int>()
-        return [1.0, 0.75, 0.5, 0.25, 0.125].map { Int((Double(n) * $0).rounded()) }.filter { $0 > 0 && seen.insert($0).inserted }
     }
 
     /// Pair costs from each task's layer-wise Hessian through the current zipped network, the
@@ -230,7 +376,7 @@ public final class Zipper {
         tell(.hessians, 0, 0, [:])
         var columns = taskNames.indices.map { state.inputColumns(layer: l, task: $0) }
         if aligned {
-            columns = columns.map { Matrix(rows: k, cols: $0.cols, values: Array($0.values.prefix(k * $0.cols))) }
+            columns = columns.map { $0.prefixRows(k) }
         }
         /// The pairs of `count` neurons under `costs`: greedy, or the aligned neurons.
         func matched(_ costs: Matrix, count: Int) -> [NeuronPair] {
@@ -331,22 +477,6 @@ public final class Zipper {
             name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(chosen.costs), damping: options.damping,
             errorBeforeRetraining: before, errorAfterRetraining: after, iterations: iterations,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
-    }
-
-    /// Retrains the current state `iterations` more and validates again; `report` (of the layer just
-    /// zipped) gets the new errors and the added iterations.
-    private func retrainAgain(_ report: ZipReport.Layer, iterations: Int,
-                              tell: (ZipProgress.Phase, Int, Int, [String: Double]) -> Void) throws -> ZipReport.Layer {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let (lowered, map) = try state.lowered()
-        let trained = try retrain(lowered, map: map, iterations: iterations) { tell(.retraining, $0, iterations, [:]) }
-        tell(.validating, 0, 0, [:])
-        var result = report
-        result.errorAfterRetraining = try validationError(of: trained)
-        result.iterations += iterations
-        result.seconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-        tell(.validating, iterations, iterations, result.errorAfterRetraining)
-        return result
     }
 
     // MARK: - Steps

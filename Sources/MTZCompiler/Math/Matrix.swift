@@ -41,6 +41,11 @@ public struct Matrix: Sendable, Equatable {
         Array(values[r * cols ..< (r + 1) * cols])
     }
 
+    /// The first `k` rows.
+    public func prefixRows(_ k: Int) -> Matrix {
+        Matrix(rows: k, cols: cols, values: Array(values.prefix(k * cols)))
+    }
+
     /// The transpose.
     public func transposed() -> Matrix {
         var t = Matrix(rows: cols, cols: rows)
