@@ -73,7 +73,7 @@ run a-lenet300-mnist-s1xs2 a lenet300-mnist-s1,lenet300-mnist-s2 --share 1
 run a-lenet5-mnist-s1xs2 a lenet5-mnist-s1,lenet5-mnist-s2 --share 1
 
 # (b) different tasks at 50/75/100 % of the neurons of every hidden layer shared, and the
-# automatic mode with a 0.5 pp budget per task (up to 5 candidates, each a whole zip: ~15 min);
+# automatic mode with a 0.5 pp budget per task (up to 5 candidates, each a whole zip: ~11 min alone);
 # mtz zip's defaults.
 for s in 0.5 0.75 1; do
   run "b-lenet5-mnistxfashion-share$s" b "$mf" --share "$s"

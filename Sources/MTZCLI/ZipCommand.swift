@@ -231,6 +231,7 @@ struct ZipCommand: ParsableCommand {
                     line.clear()
                     let elapsed = clockString(Double(Clock.now &- started) * 1e-9)
                     print("[\(elapsed)] \(candidate)validation error: \(errors): \(fits ? "within" : "over") budget")
+                    fflush(nil)   // a log file sees each verdict as it comes
                     return
                 }
                 let text = candidate + "layer \(p.layerIndex + 1)/\(p.layerCount) \(p.layer): \(p.phase.rawValue)"
