@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "MTZTrainingTests", dependencies: ["MTZTraining", "MTZCore", "MTZRuntime", "MTZTestSupport", "CMTZKernels"]),
         .testTarget(name: "MTZCompilerTests", dependencies: ["MTZCompiler", "MTZTraining", "MTZCore", "MTZTestSupport"]),
         .testTarget(name: "MTZONNXTests", dependencies: ["MTZONNX", "MTZCore", "MTZRuntime", "MTZTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "MTZCLITests", dependencies: ["MTZCLI"]),
-        .testTarget(name: "MTZCAPITests", dependencies: ["CMTZ", "MTZCAPI", "MTZCore", "MTZImage", "MTZRuntime"]),
+        .testTarget(name: "MTZCLITests", dependencies: ["MTZCLI", "MTZTestSupport"]),
+        .testTarget(name: "MTZCAPITests", dependencies: ["CMTZ", "MTZCAPI", "MTZCore", "MTZImage", "MTZRuntime", "MTZTestSupport"]),
     ]
 )

@@ -1,5 +1,6 @@
 import CMTZ
 import Foundation
+import MTZTestSupport
 import Testing
 
 /// Paths of the shipped model and samples, from this file's location in the repository.
@@ -15,11 +16,7 @@ enum Repository {
 
     /// A file in a fresh per-process temporary folder.
     static func temporaryFile(_ name: String, bytes: [UInt8]) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mtz-capi-tests-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let url = dir.appendingPathComponent(name)
-        try Data(bytes).write(to: url)
-        return url.path
+        try temporaryTestFile(name, bytes: bytes, folder: "mtz-capi-tests")
     }
 }
 

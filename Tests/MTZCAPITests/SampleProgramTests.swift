@@ -1,4 +1,5 @@
 import Foundation
+import MTZTestSupport
 import Testing
 
 /// Builds `Samples/c/classify.c` with the system C compiler against the `libmtz_c.so` that this
@@ -28,27 +29,6 @@ import Testing
         return nil
     }
 
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static func run(_ executable: String, _ arguments: [String]) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
-    }
-
     @Test("Samples/c/classify.c compiles with cc -std=c11 -Wall -Wextra -Werror and gets the samples right",
           .enabled(if: compiler != nil, "no C compiler (cc or $CC) on this machine: the C sample is not built"))
     func classifySample() throws {
@@ -60,19 +40,19 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let program = dir.appendingPathComponent("classify").path
 
-        let build = try Self.run(cc, ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic",
+        let build = try runProcess(cc, ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic",
                                       "-I", root + "/Sources/CMTZ/include", root + "/Samples/c/classify.c",
                                       "-L", lib, "-lmtz_c", "-Wl,-rpath," + lib, "-o", program])
         try #require(build.status == 0, "cc failed:\n\(build.stderr)")
 
-        let result = try Self.run(program, [Repository.zippedModel, Repository.mnistSeven, Repository.fashionBoot])
+        let result = try runProcess(program, [Repository.zippedModel, Repository.mnistSeven, Repository.fashionBoot])
         #expect(result.status == 0, "\(result.stderr)")
         let top = Self.topLabels(result.stdout)
         #expect(top[Repository.mnistSeven]?["mnist"] == "7", "\(result.stdout)")
         #expect(top[Repository.fashionBoot]?["fashion"] == "Ankle boot", "\(result.stdout)")
         #expect(top[Repository.mnistSeven]?.count == 2 && top[Repository.fashionBoot]?.count == 2, "both tasks printed")
 
-        let failure = try Self.run(program, [Repository.zippedModel, "/nonexistent/image.png"])
+        let failure = try runProcess(program, [Repository.zippedModel, "/nonexistent/image.png"])
         #expect(failure.status == 1)
         #expect(failure.stderr.contains("/nonexistent/image.png") && failure.stderr.contains("MTZ_ERROR_IO"), "\(failure.stderr)")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import MTZTestSupport
 import Testing
 
 /// Runs the built `mtz` binary and checks output and exit codes.
@@ -23,32 +24,12 @@ import Testing
         return dir.appendingPathComponent("mtz").path
     }
 
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Result = ProcessOutput
 
-    static func mtz(_ args: [String]) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-    }
+    static func mtz(_ args: [String]) throws -> Result { try runProcess(binary, args) }
 
     static func temporaryFile(_ name: String, bytes: [UInt8]) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mtz-cli-tests-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let url = dir.appendingPathComponent(name)
-        try Data(bytes).write(to: url)
-        return url.path
+        try temporaryTestFile(name, bytes: bytes, folder: "mtz-cli-tests")
     }
 
     @Test("run on a PNG and a JPEG prints a prediction for every task")
