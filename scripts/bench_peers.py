@@ -595,7 +595,7 @@ def cmd_run(a):
                 bases = [x[1] for x in v or [] if x[1] is not None]
                 return max(x[0] for x in v) - max(bases) if bases else None
             m = added("mtz")
-            peers = [(added(p), p) for p in PEERS if added(p) is not None]
+            peers = [(a, p) for a, p in ((added(p), p) for p in PEERS) if a is not None]
             if m is not None and peers:
                 best = min(peers)
                 out.append("")

@@ -200,10 +200,9 @@ public final class Session {
             let accumulate: Int32 = node.inputs.count == 2 ? 1 : 0
             if accumulate != 0 { copyValue(node.inputs[1], to: out, channels: shape.channels, pixels: 1) }
             let w = f.weights.pointer, bias = f.bias?.pointer, k = f.inFeatures
-            // Threads take blocks of 4 rows, the kernel's step.
-            parallel(items: (f.outFeatures + 3) / 4, granule: 1, work: k * f.outFeatures) { begin, end, _ in
-                let first = 4 * begin, n = min(4 * end, f.outFeatures) - first
-                mtz_gemv(isa, n, k, x, w + first * k, k, bias.map { $0 + first }, out + first, accumulate, f.activation)
+            // Threads take whole blocks of 4 rows, the kernel's step.
+            parallel(items: f.outFeatures, granule: 4, work: k * f.outFeatures) { first, end, _ in
+                mtz_gemv(isa, end - first, k, x, w + first * k, k, bias.map { $0 + first }, out + first, accumulate, f.activation)
             }
 
         case .activation(let a):
