@@ -135,6 +135,20 @@ static inline __attribute__((always_inline)) void mtz_im2col_block(const mtz_con
     const int contiguous = dilation_w == 1 && ips == icg;
     const float *in_g = in + g * icg;
     size_t oy = pixel_begin / out_w, ox = pixel_begin % out_w;
+    /* Windows that never leave the input (no padding reached, as in LeNet's valid convolutions): each
+     * patch is kernel_h runs of row_floats, with no tap ranges, branches or zero fills per pixel. */
+    const size_t eff_h = (kernel_h - 1) * dilation_h + 1, eff_w = (kernel_w - 1) * dilation_w + 1;
+    if (contiguous && pad_top == 0 && pad_left == 0 && (p->out_h - 1) * stride_h + eff_h <= in_h &&
+        (out_w - 1) * stride_w + eff_w <= in_w) {
+        const size_t row_step = dilation_h * in_w * ips;
+        for (size_t pix = pixel_begin; pix < pixel_end; pix++) {
+            const float *src = in_g + (oy * stride_h * in_w + ox * stride_w) * ips;
+            float *dst = col + (pix - pixel_begin) * ld_col;
+            for (size_t ky = 0; ky < kernel_h; ky++) mtz_copy_run(dst + ky * row_floats, src + ky * row_step, row_floats);
+            if (++ox == out_w) ox = 0, oy++;
+        }
+        return;
+    }
     size_t ky0, ky1;
     mtz_tap_range(oy, stride_h, pad_top, dilation_h, kernel_h, in_h, &ky0, &ky1);
     for (size_t pix = pixel_begin; pix < pixel_end; pix++) {

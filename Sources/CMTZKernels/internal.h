@@ -108,20 +108,23 @@ void mtz_f32_gemm_8x8_neon(size_t rows, size_t kc, const float *a, size_t lda, c
                            const float *bias, float *c, size_t ldc, int load_c, mtz_activation act);
 #endif
 
-/* ---- Winograd F(4x4, 3x3) tile transforms (winograd_*.c, see winograd_template.h) ------------- */
-#define MTZ_WINO43_DECLARE(isa)                                                                         \
-    void mtz_f32_wino43_input_##isa(const float *const rows[6], long col0, size_t in_w,                 \
+/* ---- Winograd tile transforms (winograd_*.c, see winograd_template.h) -------------------------- */
+#define MTZ_WINO_DECLARE(isa)                                                                         \
+    void mtz_f32_wino6_input_##isa(const float *const rows[6], long col0, size_t in_w,                 \
                                     size_t pixel_stride, size_t channels, float *v, size_t v_stride);   \
     void mtz_f32_wino43_output_##isa(const float *m, size_t m_stride, const float *bias,                \
                                      float *const out_rows[4], size_t cols, size_t pixel_stride,        \
+                                     size_t channels, int accumulate, mtz_activation act);              \
+    void mtz_f32_wino25_output_##isa(const float *m, size_t m_stride, const float *bias,                \
+                                     float *const out_rows[2], size_t cols, size_t pixel_stride,        \
                                      size_t channels, int accumulate, mtz_activation act);
-MTZ_WINO43_DECLARE(scalar)
+MTZ_WINO_DECLARE(scalar)
 #if MTZ_HAVE_X86
-MTZ_WINO43_DECLARE(avx2)
-MTZ_WINO43_DECLARE(avx512)
+MTZ_WINO_DECLARE(avx2)
+MTZ_WINO_DECLARE(avx512)
 #endif
 #if MTZ_HAVE_NEON
-MTZ_WINO43_DECLARE(neon)
+MTZ_WINO_DECLARE(neon)
 #endif
 
 /* Largest tile of any microkernel: the driver's on-stack edge buffer is MAX_MR x MAX_NR floats. */

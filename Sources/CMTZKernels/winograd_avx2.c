@@ -1,5 +1,5 @@
 /*
- * winograd_avx2.c — AVX2 + FMA3 Winograd F(4x4, 3x3) tile transforms (see winograd_template.h):
+ * winograd_avx2.c — AVX2 + FMA3 Winograd tile transforms (F(4x4, 3x3) and F(2x2, 5x5)) (see winograd_template.h):
  * 8 channels per vector; the channels past the last multiple of 8 go to the scalar transforms.
  */
 #include "internal.h"
@@ -21,8 +21,7 @@ typedef __m256 vec_t;
 #define V_MIN(a, b) _mm256_min_ps((a), (b))
 #define MTZ_WG_SUFFIX(name) name##_avx2
 #define MTZ_WG_ATTR __attribute__((target("avx2,fma")))
-#define MTZ_WG_TAIL_INPUT mtz_f32_wino43_input_scalar
-#define MTZ_WG_TAIL_OUTPUT mtz_f32_wino43_output_scalar
+#define MTZ_WG_TAIL(name) name##_scalar
 
 #include "winograd_template.h"
 

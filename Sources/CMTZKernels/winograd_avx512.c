@@ -1,5 +1,5 @@
 /*
- * winograd_avx512.c — AVX-512F Winograd F(4x4, 3x3) tile transforms (see winograd_template.h):
+ * winograd_avx512.c — AVX-512F Winograd tile transforms (F(4x4, 3x3) and F(2x2, 5x5)) (see winograd_template.h):
  * 16 channels per vector; the channels past the last multiple of 16 go to the AVX2 transforms
  * (AVX-512F implies AVX2 and FMA on every CPU that has it), and from those to the scalar ones.
  */
@@ -22,8 +22,7 @@ typedef __m512 vec_t;
 #define V_MIN(a, b) _mm512_min_ps((a), (b))
 #define MTZ_WG_SUFFIX(name) name##_avx512
 #define MTZ_WG_ATTR __attribute__((target("avx512f")))
-#define MTZ_WG_TAIL_INPUT mtz_f32_wino43_input_avx2
-#define MTZ_WG_TAIL_OUTPUT mtz_f32_wino43_output_avx2
+#define MTZ_WG_TAIL(name) name##_avx2
 
 #include "winograd_template.h"
 

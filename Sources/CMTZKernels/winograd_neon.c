@@ -1,5 +1,5 @@
 /*
- * winograd_neon.c — aarch64 Advanced SIMD Winograd F(4x4, 3x3) tile transforms (see
+ * winograd_neon.c — aarch64 Advanced SIMD Winograd tile transforms (F(4x4, 3x3) and F(2x2, 5x5)) (see
  * winograd_template.h): 4 channels per vector; the remaining channels go to the scalar transforms.
  */
 #if defined(__aarch64__)
@@ -21,8 +21,7 @@ typedef float32x4_t vec_t;
 #define V_MIN(a, b) vminq_f32((a), (b))
 #define MTZ_WG_SUFFIX(name) name##_neon
 #define MTZ_WG_ATTR
-#define MTZ_WG_TAIL_INPUT mtz_f32_wino43_input_scalar
-#define MTZ_WG_TAIL_OUTPUT mtz_f32_wino43_output_scalar
+#define MTZ_WG_TAIL(name) name##_scalar
 
 #include "winograd_template.h"
 

@@ -1,5 +1,5 @@
 /*
- * winograd_scalar.c — portable Winograd F(4x4, 3x3) tile transforms (see winograd_template.h): the
+ * winograd_scalar.c — portable Winograd tile transforms (F(4x4, 3x3) and F(2x2, 5x5)) (see winograd_template.h): the
  * MTZ_ISA_SCALAR path, and the channel tail (past the last full vector) of every other ISA.
  */
 #include "internal.h"

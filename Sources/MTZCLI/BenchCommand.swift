@@ -107,7 +107,8 @@ struct BenchCommand: ParsableCommand {
                                  peakRSSBytes: ModelBenchmark.peakResidentBytes(),
                                  convolutionPolicy: loaded.convolutionPolicy.rawValue,
                                  convolutionAlgorithms: Dictionary(uniqueKeysWithValues: algorithms.map { ($0.key.rawValue, $0.value) }),
-                                 winogradTile: algorithms[.winograd] != nil ? "F(4x4,3x3)" : nil, latency: result)
+                                 winogradTile: loaded.winogradVariants.isEmpty ? nil : loaded.winogradVariants.joined(separator: " + "),
+                                 latency: result)
         if json {
             try printJSON(report)
             return

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import MTZCore
+import CMTZKernels
 
 /// Latency of whole-model runs, with an optional per-node breakdown.
 public enum ModelBenchmark {
@@ -144,5 +145,18 @@ extension InferenceModel {
         var counts: [ConvolutionAlgorithm: Int] = [:]
         for case .convolution(let c) in nodes { counts[c.algorithm, default: 0] += 1 }
         return counts
+    }
+
+    /// The Winograd variants the model's convolutions use, e.g. `["F(4x4,3x3)", "F(2x2,5x5)"]`
+    /// (empty when none does).
+    public var winogradVariants: [String] {
+        var kernels = Set<Int>()
+        for case .convolution(let c) in nodes where c.algorithm == .winograd { kernels.insert(c.params.kernel_h) }
+        return kernels.sorted().map { k in
+            var p = mtz_conv2d_params()
+            p.kernel_h = k
+            let m = mtz_winograd_tile_size(&p)
+            return "F(\(m)x\(m),\(k)x\(k))"
+        }
     }
 }

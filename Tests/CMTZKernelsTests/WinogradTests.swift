@@ -1,4 +1,4 @@
-// Winograd F(4x4, 3x3) convolution against the im2col/GEMM convolution (the direct path) and the
+// Winograd F(4x4, 3x3) and F(2x2, 5x5) convolution against the im2col/GEMM convolution (the direct path) and the
 // naive double-precision reference, on every ISA this machine can run.
 //
 // Tolerance, relative to the output's magnitude: max |winograd - reference| <= 1e-4 * max |reference|
@@ -17,7 +17,7 @@
 import CMTZKernels
 import Testing
 
-/// Runs `c` (a 3x3 stride-1 case) through Winograd and the GEMM path on `isa`; a failure
+/// Runs `c` (a 3x3 or 5x5 stride-1 case) through Winograd and the GEMM path on `isa`; a failure
 /// description, or nil.
 func checkWinograd(_ c: ConvCase, isa: mtz_isa, seed: UInt64) -> String? {
     guard var p = c.params else { return "\(c): window larger than padded input (bad test case)" }
@@ -25,7 +25,7 @@ func checkWinograd(_ c: ConvCase, isa: mtz_isa, seed: UInt64) -> String? {
     var rng = KernelTestRNG(seed: seed)
     let pixels = p.out_h * p.out_w
     let input = stridedView(pixels: c.inH * c.inW, channels: c.inC, stride: p.in_pixel_stride, gapValue: .nan, &rng)
-    let weights = FloatBuffer(random: c.outC * 9 * c.inC, &rng)
+    let weights = FloatBuffer(random: c.outC * c.kH * c.kW * c.inC, &rng)
     let bias = FloatBuffer(random: c.outC, &rng)
     let expected = stridedView(pixels: pixels, channels: c.outC, stride: p.out_pixel_stride, gapValue: outputSentinel, &rng)
     let whole = expected.copy(), split = expected.copy(), columns = expected.copy(), gemm = expected.copy()
@@ -85,7 +85,8 @@ private func expectWinogradPasses(_ cases: [ConvCase], sourceLocation: SourceLoc
             if let f = checkWinograd(c, isa: isa, seed: UInt64(i) &* 104_729 &+ 3) { failures.append(f) }
         }
     }
-    #expect(failures.isEmpty, "\(failures.count) failures, e.g.:\n\(failures.prefix(5).joined(separator: "\n"))",
+    let passed = failures.isEmpty // (not the array itself: #expect would print all of it)
+    #expect(passed, "\(failures.count) failures, e.g.:\n\(failures.prefix(5).joined(separator: "\n"))",
             sourceLocation: sourceLocation)
 }
 
@@ -94,19 +95,46 @@ private func expectWinogradPasses(_ cases: [ConvCase], sourceLocation: SourceLoc
     /// 2 (symmetric and one-sided), channel counts off every vector width, gaps, accumulate and every
     /// activation.
     @Test func grid() {
+        let cases = gridCases(kernel: 3, sizes: [(3, 3), (4, 4), (5, 7), (6, 6), (8, 8), (9, 11), (13, 6), (1, 5), (16, 17)])
+        #expect(cases.count >= 150)
+        expectWinogradPasses(cases)
+    }
+
+    /// F(2x2, 5x5): the same grid with 5x5 kernels — maps that 2 does and does not divide, padding up
+    /// to 4 (so tiles at every edge read padding), down to 1x1 outputs.
+    @Test func grid5x5() {
+        let cases = gridCases(kernel: 5, sizes: [(5, 5), (6, 6), (7, 9), (12, 12), (1, 5), (11, 8), (28, 28)])
+        #expect(cases.count >= 120)
+        expectWinogradPasses(cases)
+    }
+
+    /// LeNet-5's 5x5 layers (28x28x1 -> 24x24x20 and 12x12x20 -> 8x8x50, and 32x32 inputs with
+    /// padding 2) and a wider 5x5 layer whose GEMM K is blocked.
+    @Test func networkShapes5x5() {
+        let cases = [(28, 28, 1, 20, 0), (12, 12, 20, 50, 0), (32, 32, 3, 6, 2), (14, 14, 6, 16, 0), (16, 16, 400, 72, 2)].map {
+            ConvCase(inH: $0.0, inW: $0.1, inC: $0.2, outC: $0.3, kH: 5, kW: 5, padTop: $0.4, padBottom: $0.4, padLeft: $0.4,
+                     padRight: $0.4, act: MTZ_ACT_RELU)
+        }
+        expectWinogradPasses(cases)
+    }
+
+    /// Cases over `sizes` x channel pairs x three paddings (none, symmetric 1 or 2, one-sided), with
+    /// gaps, accumulate and every activation spread over them; those the geometry allows.
+    private func gridCases(kernel: Int, sizes: [(Int, Int)]) -> [ConvCase] {
         var cases: [ConvCase] = []
         var n = 0
-        let sizes = [(3, 3), (4, 4), (5, 7), (6, 6), (8, 8), (9, 11), (13, 6), (1, 5), (16, 17)]
         let channels = [(1, 1), (3, 5), (8, 16), (17, 33), (16, 32), (31, 7), (40, 24)]
+        let pad = kernel / 2
         for (h, w) in sizes {
             for (cin, cout) in channels {
-                for pad in 0...2 {
+                for padding in 0...2 {
                     n += 1
-                    var c = ConvCase(inH: h, inW: w, inC: cin, outC: cout, kH: 3, kW: 3)
-                    switch pad {
+                    var c = ConvCase(inH: h, inW: w, inC: cin, outC: cout, kH: kernel, kW: kernel)
+                    switch padding {
                     case 0: break
-                    case 1: (c.padTop, c.padBottom, c.padLeft, c.padRight) = (1, 1, 1, 1)
-                    default: (c.padTop, c.padBottom, c.padLeft, c.padRight) = n % 2 == 0 ? (2, 0, 0, 2) : (0, 2, 2, 1)
+                    case 1: (c.padTop, c.padBottom, c.padLeft, c.padRight) = (pad, pad, pad, pad)
+                    default:
+                        (c.padTop, c.padBottom, c.padLeft, c.padRight) = n % 2 == 0 ? (2 * pad, 0, 0, 2 * pad) : (0, 2 * pad, 2 * pad, 1)
                     }
                     c.inGap = n % 3 == 0 ? 3 : 0
                     c.outGap = n % 4 == 1 ? 2 : 0
@@ -116,8 +144,7 @@ private func expectWinogradPasses(_ cases: [ConvCase], sourceLocation: SourceLoc
                 }
             }
         }
-        #expect(cases.count >= 150)
-        expectWinogradPasses(cases)
+        return cases
     }
 
     /// Layer shapes of real networks (VGG/ResNet widths, map sizes that 4 does and does not divide),
@@ -145,7 +172,7 @@ private func expectWinogradPasses(_ cases: [ConvCase], sourceLocation: SourceLoc
         }
     }
 
-    /// Only 3x3, stride 1, dilation 1, ungrouped convolutions are eligible.
+    /// Only 3x3 and 5x5, stride 1, dilation 1, ungrouped convolutions are eligible.
     @Test func eligibility() {
         func eligible(_ c: ConvCase) -> Bool {
             var p = c.params!
@@ -155,7 +182,10 @@ private func expectWinogradPasses(_ cases: [ConvCase], sourceLocation: SourceLoc
         #expect(!eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 3, kW: 3, strideH: 2, strideW: 2)))
         #expect(!eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 3, kW: 3, dilH: 2, dilW: 2)))
         #expect(!eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 3, kW: 3, groups: 2)))
-        #expect(!eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 5, kW: 5)))
+        #expect(eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 5, kW: 5)))
+        #expect(!eligible(ConvCase(inH: 9, inW: 9, inC: 2, outC: 2, kH: 5, kW: 5, strideH: 2, strideW: 2)))
+        #expect(!eligible(ConvCase(inH: 7, inW: 7, inC: 2, outC: 2, kH: 7, kW: 7)))
+        #expect(!eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 3, kW: 5)))
         #expect(!eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 1, kW: 3)))
     }
 }

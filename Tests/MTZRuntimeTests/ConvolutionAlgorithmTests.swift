@@ -1,4 +1,6 @@
+import Foundation
 import MTZCore
+import MTZImage
 import MTZRuntime
 import MTZTestSupport
 import Testing
@@ -37,6 +39,27 @@ import Testing
             let worst = zip(g, e).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
             #expect(worst <= Self.magnitudeTolerance * max(magnitude, 1e-3),
                     "node \(i) '\(model.nodes[i].name)' at \(isa): off by \(worst) (magnitude \(magnitude))")
+        }
+    }
+
+    @Test("the shipped LeNet-5: F(2x2,5x5) for conv2, GEMM for the 1-channel conv1, the GEMM path's scores")
+    func lenetWinograd5x5() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let path = root.appendingPathComponent("Models/lenet5-mnist-fashion-zipped.mtz").path
+        let automatic = try InferenceModel(contentsOf: path)
+        let gemmOnly = try InferenceModel(contentsOf: path, convolutions: .gemmOnly)
+        #expect(automatic.convolutionAlgorithmCounts == [.gemm: 1, .winograd: 1])
+        #expect(automatic.winogradVariants == ["F(2x2,5x5)"])
+        #expect(gemmOnly.winogradVariants.isEmpty)
+        for sample in ["Samples/mnist/test-0000-7.png", "Samples/fashion/test-0000-9.jpg"] {
+            let image = try ImageDecoder.decode(contentsOf: root.appendingPathComponent(sample).path)
+            let got = try automatic.makeSession().run(image: image)
+            let want = try gemmOnly.makeSession().run(image: image)
+            for task in ["mnist", "fashion"] {
+                let worst = zip(got[task]!, want[task]!).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+                #expect(worst <= 1e-4, "\(sample) \(task): probabilities differ by \(worst)")
+            }
         }
     }
 

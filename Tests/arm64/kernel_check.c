@@ -502,7 +502,7 @@ static void check_conv_all(void) {
         }
 }
 
-/* ---- Winograd F(4,3) -------------------------------------------------------------------------- */
+/* ---- Winograd F(4,3) and F(2,5) -------------------------------------------------------------------------- */
 
 #if MTZ_HAVE_NEON
 /* The NEON tile transforms against the scalar instantiation of the same template. Transformed
@@ -518,16 +518,17 @@ static void check_wino_input(size_t channels, long col0, unsigned null_rows) {
     const size_t total = 36 * v_stride + GUARD;
     const float *init = random_f(total);
     float *v_neon = copy_f(init, total), *v_scalar = copy_f(init, total);
-    mtz_f32_wino43_input_neon(rows, col0, in_w, ps, channels, v_neon, v_stride);
-    mtz_f32_wino43_input_scalar(rows, col0, in_w, ps, channels, v_scalar, v_stride);
+    mtz_f32_wino6_input_neon(rows, col0, in_w, ps, channels, v_neon, v_stride);
+    mtz_f32_wino6_input_scalar(rows, col0, in_w, ps, channels, v_scalar, v_stride);
     const double tol = 1e-5 * max_abs(v_scalar, 36, channels, v_stride);
     const int ok = close_view(v_neon, v_stride, v_scalar, v_stride, 36, channels, tol, 0.0, "V") &&
                    untouched_outside(v_neon, init, total, 36, channels, v_stride, "input transform");
     record(ok, why, "winograd input transform c %zu col0 %ld padded rows 0x%02x", channels, col0, null_rows);
 }
 
-static void check_wino_output(size_t channels, size_t cols, size_t out_rows, int has_bias, int accumulate,
-                              mtz_activation act) {
+/* tile: 4 for F(4,3)'s output transform, 2 for F(2,5)'s; out_rows and cols at most `tile`. */
+static void check_wino_output(size_t tile, size_t channels, size_t cols, size_t out_rows, int has_bias,
+                              int accumulate, mtz_activation act) {
     arena_reset();
     const size_t m_stride = channels + 3, ps = channels + 2, row_floats = 4 * ps;
     const float *m = random_view(36, channels, m_stride, NAN);
@@ -540,8 +541,13 @@ static void check_wino_output(size_t channels, size_t cols, size_t out_rows, int
         rn[i] = i < out_rows ? o_neon + i * row_floats : NULL;
         rs[i] = i < out_rows ? o_scalar + i * row_floats : NULL;
     }
-    mtz_f32_wino43_output_neon(m, m_stride, bias, rn, cols, ps, channels, accumulate, act);
-    mtz_f32_wino43_output_scalar(m, m_stride, bias, rs, cols, ps, channels, accumulate, act);
+    if (tile == 4) {
+        mtz_f32_wino43_output_neon(m, m_stride, bias, rn, cols, ps, channels, accumulate, act);
+        mtz_f32_wino43_output_scalar(m, m_stride, bias, rs, cols, ps, channels, accumulate, act);
+    } else {
+        mtz_f32_wino25_output_neon(m, m_stride, bias, rn, cols, ps, channels, accumulate, act);
+        mtz_f32_wino25_output_scalar(m, m_stride, bias, rs, cols, ps, channels, accumulate, act);
+    }
     /* Written: out_rows rows of `cols` pixels of `channels` floats, i.e. a view with row stride ps. */
     const double tol = 1e-5 * max_abs(o_scalar, out_rows * 4, channels, ps);
     int ok = 1;
@@ -554,8 +560,8 @@ static void check_wino_output(size_t channels, size_t cols, size_t out_rows, int
             ok = 0;
         }
     }
-    record(ok, why, "winograd output transform c %zu cols %zu rows %zu bias %d acc %d %s", channels, cols, out_rows,
-           has_bias, accumulate, act_name(act));
+    record(ok, why, "winograd F(%zu,%d) output transform c %zu cols %zu rows %zu bias %d acc %d %s", tile,
+           tile == 4 ? 3 : 5, channels, cols, out_rows, has_bias, accumulate, act_name(act));
 }
 #endif
 
@@ -573,7 +579,7 @@ static void check_winograd(const conv_case *c, int accumulate, mtz_activation ac
     }
     const size_t pixels = p.out_h * p.out_w, ops = p.out_pixel_stride;
     const float *in = random_view(c->h * c->w, c->ic, p.in_pixel_stride, NAN);
-    const float *w = random_f(c->oc * 9 * c->ic), *bias = random_f(c->oc);
+    const float *w = random_f(c->oc * c->kh * c->kw * c->ic), *bias = random_f(c->oc);
     const size_t total = pixels * ops + GUARD;
     const float *init = output_init(pixels, ops);
     float *o_neon = copy_f(init, total), *o_scalar = copy_f(init, total), *o_gemm = copy_f(init, total);
@@ -627,10 +633,11 @@ static void check_winograd_all(void) {
         for (size_t j = 0; j < sizeof col0s / sizeof col0s[0]; j++)
             for (size_t r = 0; r < sizeof null_rows / sizeof null_rows[0]; r++)
                 check_wino_input(channels[i], col0s[j], null_rows[r]);
-    for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++)
-        for (size_t cols = 1; cols <= 4; cols++, variant++)
-            check_wino_output(channels[i], cols, 4 - variant % 4, variant % 3 != 0, (variant / 2) % 2,
-                              (mtz_activation)(variant % 5));
+    for (size_t tile = 2; tile <= 4; tile += 2)
+        for (size_t i = 0; i < sizeof channels / sizeof channels[0]; i++)
+            for (size_t cols = 1; cols <= tile; cols++, variant++)
+                check_wino_output(tile, channels[i], cols, tile - variant % tile, variant % 3 != 0, (variant / 2) % 2,
+                                  (mtz_activation)(variant % 5));
 #endif
     static const conv_case cases[] = {
         /* h   w  ic  oc kh kw sh sw dh dw pt pl pb pr g */
@@ -643,16 +650,25 @@ static void check_winograd_all(void) {
         {8, 8, 64, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},  /* in_c 64: longer GEMM sums */
         {9, 10, 130, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
         {48, 48, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},  /* 144 tiles: more than one tile block */
+        /* F(2,5) */
+        {28, 28, 1, 20, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1}, /* LeNet-5 conv1 */
+        {12, 12, 20, 50, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1}, /* LeNet-5 conv2 */
+        {7, 9, 3, 5, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1},    /* odd sizes: partial 2x2 tiles */
+        {5, 5, 2, 3, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1},    /* a 1x1 output */
+        {6, 8, 17, 9, 5, 5, 1, 1, 1, 1, 4, 0, 0, 3, 1},   /* one-sided padding */
+        {9, 10, 130, 16, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1},
     };
     variant = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int acc = 0; acc < 2; acc++, variant++) check_winograd(&cases[i], acc, (mtz_activation)(variant % 5));
-    /* Seeded random layers: sizes that are not multiples of the 4x4 tile, any padding up to 2. */
-    for (int i = 0; i < 30; i++) {
-        conv_case c = {0, 0, 1 + rand_below(40), 1 + rand_below(40), 3, 3, 1, 1, 1, 1, rand_below(3), rand_below(3),
-                       rand_below(3), rand_below(3), 1};
-        c.h = 1 + rand_below(14) + (c.pt + c.pb < 2 ? 2 - c.pt - c.pb : 0);
-        c.w = 1 + rand_below(14) + (c.pl + c.pr < 2 ? 2 - c.pl - c.pr : 0);
+    /* Seeded random layers, 3x3 and 5x5: sizes that are not multiples of the tile, any padding up to
+     * kernel - 1. */
+    for (int i = 0; i < 40; i++) {
+        const size_t k = i % 2 ? 5 : 3;
+        conv_case c = {0, 0, 1 + rand_below(40), 1 + rand_below(40), k, k, 1, 1, 1, 1, rand_below(k), rand_below(k),
+                       rand_below(k), rand_below(k), 1};
+        c.h = 1 + rand_below(14) + (c.pt + c.pb < k - 1 ? k - 1 - c.pt - c.pb : 0);
+        c.w = 1 + rand_below(14) + (c.pl + c.pr < k - 1 ? k - 1 - c.pl - c.pr : 0);
         check_winograd(&c, (int)rand_below(2), (mtz_activation)rand_below(5));
     }
 }

@@ -1,12 +1,14 @@
 /*
- * mtz_winograd.h — Winograd F(4x4, 3x3) convolution for 3x3, stride-1, undilated, ungrouped
- * convolutions (NHWC, the conventions of mtz_kernels.h).
+ * mtz_winograd.h — Winograd convolution for stride-1, undilated, ungrouped convolutions with 3x3
+ * kernels (F(4x4, 3x3)) or 5x5 kernels (F(2x2, 5x5)) (NHWC, the conventions of mtz_kernels.h).
  *
- * The output is cut into 4x4 tiles (tile index = ty*ceil(out_w/4) + tx). Each tile reads a 6x6 input
- * patch, which is transformed (V = Bᵀ d B) into 36 vectors of in_c values; then 36 independent GEMMs
- * (one per transformed position ξ: [tiles][in_c] x [in_c][out_c], on the packed-B GEMM microkernels)
- * and the output transform (Y = Aᵀ M A, plus bias, accumulate and activation) give the tile. 36
- * multiplies per 16 outputs instead of 144 per 16: 4x fewer, with 4x larger packed weights.
+ * The output is cut into m x m tiles, m = 4 for 3x3 and 2 for 5x5 (tile index = ty*ceil(out_w/m) +
+ * tx). Each tile reads a 6x6 input patch, which is transformed (V = Bᵀ d B) into 36 vectors of in_c
+ * values; then 36 independent GEMMs (one per transformed position ξ: [tiles][in_c] x [in_c][out_c],
+ * on the packed-B GEMM microkernels) and the output transform (Y = Aᵀ M A, plus bias, accumulate and
+ * activation) give the tile. F(4,3): 36 multiplies per 16 outputs instead of 144, 4x fewer, with 4x
+ * larger packed weights. F(2,5): 36 per 4 outputs instead of 100, 2.8x fewer, with 1.44x larger
+ * weights (LeNet-5's 5x5 layers; both use the same points, hence the same input transform).
  *
  * Why F(4,3) and not F(6,3): F(6,3) saves 5.06x of the multiplies instead of 4x, but it needs
  * more interpolation points (±1/2 besides 0, ±1, ±2), whose larger transform coefficients make its
@@ -29,18 +31,21 @@
 extern "C" {
 #endif
 
-/** 1 if mtz_conv2d_winograd() can run `p`: valid geometry, 3x3 kernel, stride 1, dilation 1,
- *  groups 1 (any padding the geometry allows). */
+/** 1 if mtz_conv2d_winograd() can run `p`: valid geometry, 3x3 or 5x5 kernel, stride 1,
+ *  dilation 1, groups 1 (any padding the geometry allows). */
 int mtz_winograd_eligible(const mtz_conv2d_params *p);
 
-/** Number of 4x4 output tiles: ceil(out_h/4) * ceil(out_w/4). */
+/** Side m of the output tiles of an eligible `p`: 4 (3x3 kernels) or 2 (5x5). */
+size_t mtz_winograd_tile_size(const mtz_conv2d_params *p);
+
+/** Number of m x m output tiles: ceil(out_h/m) * ceil(out_w/m). */
 size_t mtz_winograd_tiles(const mtz_conv2d_params *p);
 
 /** Floats of transformed, packed weights: out_c rounded up to 16 (the bias) plus 36 GEMM panel sets
  *  of mtz_gemm_packed_size(isa, in_c, out_c). */
 size_t mtz_winograd_packed_size(mtz_isa isa, const mtz_conv2d_params *p);
 
-/** Transforms OHWI weights (U = G g Gᵀ per output/input channel pair, in double) and packs them with
+/** Transforms OHWI weights (U = G g Gᵀ per output/input channel pair, 6x6 from 3x3 or 5x5, in double) and packs them with
  *  `bias` (out_c values or NULL) into `packed` (mtz_winograd_packed_size() floats). */
 void mtz_winograd_pack(mtz_isa isa, const mtz_conv2d_params *p, const float *w, const float *bias,
                        float *packed);
