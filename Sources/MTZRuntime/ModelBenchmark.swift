@@ -150,8 +150,10 @@ extension InferenceModel {
     /// The Winograd variants the model's convolutions use, e.g. `["F(4x4,3x3)", "F(2x2,5x5)"]`
     /// (empty when none does).
     public var winogradVariants: [String] {
-        var kernels = Set<Int>()
-        for case .convolution(let c) in nodes where c.algorithm == .winograd { kernels.insert(c.params.kernel_h) }
+        var kernels: [Int] = []
+        for case .convolution(let c) in nodes where c.algorithm == .winograd && !kernels.contains(c.params.kernel_h) {
+            kernels.append(c.params.kernel_h)
+        }
         return kernels.sorted().map { k in
             var p = mtz_conv2d_params()
             p.kernel_h = k

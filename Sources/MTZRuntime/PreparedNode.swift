@@ -47,21 +47,34 @@ package func windowParams(_ w: Window, input: ValueShape, inputStride: Int, outp
 }
 
 /// Packs every node's weights once; nodes that read the same weight tensors share one packed copy.
+///
+/// The caches are arrays indexed by weight tensor, not dictionaries: the first hashed collection of
+/// a key type in a process costs a scan of every protocol conformance in it (~0.1 ms in `mtz`, a
+/// tenth of loading LeNet-5).
 struct WeightPacker {
     let model: Model
     let isa: KernelISA
-    private var cache: [String: AlignedBuffer] = [:]
-    private var inPlaceCache: [Int: InPlaceWeights] = [:]
+    /// What a packed buffer was made from, besides its weight tensor.
+    private struct PackKey: Equatable {
+        enum Kind: Equatable { case plain, convolution(ConvolutionAlgorithm) }
+        var kind: Kind
+        var bias = -1, inC = 0, groups = 0
+    }
+    /// Per weight tensor, the buffers packed from it.
+    private var packed: [[(key: PackKey, buffer: AlignedBuffer)]]
+    private var inPlaceCache: [InPlaceWeights?]
 
     init(model: Model, isa: KernelISA) {
         self.model = model
         self.isa = isa
+        packed = Array(repeating: [], count: model.weights.count)
+        inPlaceCache = Array(repeating: nil, count: model.weights.count)
     }
 
     /// Packs (or reuses) the convolution weights for `params`.
     mutating func convolution(_ c: Conv2D, params: mtz_conv2d_params, algorithm: ConvolutionAlgorithm) throws(RuntimeError) -> AlignedBuffer {
-        let key = "conv:\(c.weight):\(c.bias ?? -1):\(algorithm.rawValue):\(params.in_c):\(params.groups)"
-        if let hit = cache[key] { return hit }
+        let key = PackKey(kind: .convolution(algorithm), bias: c.bias ?? -1, inC: params.in_c, groups: params.groups)
+        if let hit = packed[c.weight].first(where: { $0.key == key }) { return hit.buffer }
         var p = params
         let size = switch algorithm {
         case .gemm: mtz_conv2d_packed_size(isa.raw, &p)
@@ -79,7 +92,7 @@ struct WeightPacker {
                 }
             }
         }
-        cache[key] = buffer
+        packed[c.weight].append((key, buffer))
         return buffer
     }
 
@@ -94,20 +107,22 @@ struct WeightPacker {
 
     /// Copies a weight tensor into an aligned buffer (or reuses the copy).
     mutating func plain(_ index: Int) throws(RuntimeError) -> AlignedBuffer {
-        let key = "plain:\(index)"
-        if let hit = cache[key] { return hit }
+        let key = PackKey(kind: .plain)
+        if let hit = packed[index].first(where: { $0.key == key }) { return hit.buffer }
         let buffer = try AlignedBuffer(count: model.weights[index].elementCount)
         model.weights[index].values.withUnsafeBufferPointer { buffer.store($0) }
-        cache[key] = buffer
+        packed[index].append((key, buffer))
         return buffer
     }
 
     /// Floats the prepared model holds in memory of its own: packed buffers and copies of weights
     /// that were not mapped.
-    var packedFloats: Int { cache.values.reduce(0) { $0 + $1.count } + inPlaceCache.values.reduce(0) { $0 + $1.copiedCount } }
+    var packedFloats: Int {
+        packed.joined().reduce(0) { $0 + $1.buffer.count } + inPlaceCache.reduce(0) { $0 + ($1?.copiedCount ?? 0) }
+    }
 
     /// Floats read in place from the mapped model file.
-    var mappedFloats: Int { inPlaceCache.values.reduce(0) { $0 + ($1.copiedCount == 0 ? $1.count : 0) } }
+    var mappedFloats: Int { inPlaceCache.reduce(0) { $0 + ($1.map { $0.copiedCount == 0 ? $0.count : 0 } ?? 0) } }
 }
 
 /// Lends a pointer to `storage`'s floats, or nil.

@@ -15,6 +15,7 @@
 // that computing tiles [0, a) then [a, end), or the output channels one GEMM panel at a time, is
 // bit-identical to one call (the two thread splits).
 import CMTZKernels
+import Foundation
 import Testing
 
 /// Runs `c` (a 3x3 or 5x5 stride-1 case) through Winograd and the GEMM path on `isa`; a failure
@@ -163,6 +164,10 @@ private func expectWinogradPasses(_ cases: [ConvCase], sourceLocation: SourceLoc
         let l1 = mtz_cache_size(1), l2 = mtz_cache_size(2), l3 = mtz_cache_size(3)
         #expect(l1 >= 4096 && l1 <= l2 && l2 <= l3)
         #expect(mtz_cache_size(0) == 0 && mtz_cache_size(4) == 0)
+        // On x86 the sizes come from CPUID; Linux fills sysfs from the same leaves, so they agree.
+        for (level, bytes) in sysfsDataCacheSizes() {
+            #expect(mtz_cache_size(Int32(level)) == bytes, "L\(level): \(mtz_cache_size(Int32(level))) vs sysfs \(bytes)")
+        }
         for isa in runnableISAs {
             var p = ConvCase(inH: 56, inW: 56, inC: 256, outC: 256, kH: 3, kW: 3, padTop: 1, padBottom: 1, padLeft: 1,
                              padRight: 1).params!
@@ -188,4 +193,22 @@ private func expectWinogradPasses(_ cases: [ConvCase], sourceLocation: SourceLoc
         #expect(!eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 3, kW: 5)))
         #expect(!eligible(ConvCase(inH: 5, inW: 5, inC: 2, outC: 2, kH: 1, kW: 3)))
     }
+}
+
+/// Data and unified cache sizes by level from Linux sysfs (empty where sysfs has none).
+private func sysfsDataCacheSizes() -> [(Int, Int)] {
+    var sizes: [(Int, Int)] = []
+    for i in 0..<8 {
+        let dir = "/sys/devices/system/cpu/cpu0/cache/index\(i)/"
+        func read(_ name: String) -> String? {
+            (try? String(contentsOfFile: dir + name, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let level = read("level").flatMap(Int.init), let type = read("type"), var size = read("size") else { break }
+        guard type != "Instruction", (1...3).contains(level) else { continue }
+        var scale = 1
+        if size.hasSuffix("K") { scale = 1 << 10 } else if size.hasSuffix("M") { scale = 1 << 20 }
+        if scale > 1 { size.removeLast() }
+        if let v = Int(size) { sizes.append((level, v * scale)) }
+    }
+    return sizes
 }

@@ -51,8 +51,9 @@ const char *mtz_isa_env_error(void);
 /** Lower-case name: "scalar", "avx2", "avx512", "neon". */
 const char *mtz_isa_name(mtz_isa isa);
 
-/** Bytes of the level-`level` (1-3) data or unified cache of the running CPU, read once from sysfs
- *  (Linux); Zen 4's sizes (32 KiB, 1 MiB, 32 MiB) where unavailable; 0 for other levels. */
+/** Bytes of the level-`level` (1-3) data or unified cache of the running CPU (one core's share),
+ *  found once: CPUID on x86, sysfs on other Linux systems; Zen 4's sizes (32 KiB, 1 MiB, 32 MiB)
+ *  where unavailable; 0 for other levels. */
 size_t mtz_cache_size(int level);
 
 /* ---------------------------------------------------------------------------------------------- */
