@@ -12,9 +12,10 @@
  *   N panels (NR columns)    — B panel block loaded into L1 once per M block;
  *   MR-row tiles             — the microkernel call.
  * KC depends only on K and the ISA (never on M or N), so every output element is reduced in the same
- * order however a caller splits M or N across threads. Partial tiles at the M/N edges are computed
- * into an on-stack MR x NR buffer and only their valid part is copied to C, so nothing outside C's
- * described view is ever written. A single-row call (M == 1, fully connected layers) sends groups of
+ * order however a caller splits M or N across threads. Partial tiles at the M/N edges go to the
+ * ISA's edge kernel where it has one (AVX-512: masked loads and stores), else they are computed into
+ * an on-stack MR x NR buffer and only their valid part is copied to C; either way nothing outside
+ * C's described view is ever written. A single-row call (M == 1, fully connected layers) sends groups of
  * whole panels to a 1 x 64 row kernel where the ISA has one, instead of an MR-row kernel that would
  * compute the same row MR times.
  */
@@ -31,6 +32,7 @@ typedef struct mtz_gemm_config {
     mtz_gemm_ukernel kernel;
     mtz_gemm_row_ukernel row_kernel; /* optional, for m == 1: covers row_panels panels per call */
     size_t row_panels;
+    mtz_gemm_edge_ukernel edge_kernel; /* optional: partial tiles in place */
 } mtz_gemm_config;
 
 /*
@@ -42,7 +44,7 @@ typedef struct mtz_gemm_config {
 enum { MTZ_GEMM_KC = 384, MTZ_GEMM_MC_ROWS = 96 };
 
 static mtz_gemm_config mtz_gemm_config_make(size_t mr, size_t nr, mtz_gemm_ukernel kernel) {
-    return (mtz_gemm_config){mr, nr, MTZ_GEMM_KC, (MTZ_GEMM_MC_ROWS + mr - 1) / mr * mr, kernel, NULL, 0};
+    return (mtz_gemm_config){mr, nr, MTZ_GEMM_KC, (MTZ_GEMM_MC_ROWS + mr - 1) / mr * mr, kernel, NULL, 0, NULL};
 }
 
 #if MTZ_HAVE_X86 /* only the x86 ISAs have row kernels so far */
@@ -63,10 +65,13 @@ static mtz_gemm_config mtz_gemm_config_for(mtz_isa isa) {
         return mtz_gemm_config_with_rows(
             mtz_gemm_config_make(6, 16, mtz_isa_supported(isa) ? mtz_f32_gemm_6x16_avx2 : NULL),
             mtz_f32_gemm_1x64_avx2, 4);
-    case MTZ_ISA_AVX512:
-        return mtz_gemm_config_with_rows(
+    case MTZ_ISA_AVX512: {
+        mtz_gemm_config cfg = mtz_gemm_config_with_rows(
             mtz_gemm_config_make(7, 32, mtz_isa_supported(isa) ? mtz_f32_gemm_7x32_avx512 : NULL),
             mtz_f32_gemm_1x64_avx512, 2);
+        if (cfg.kernel) cfg.edge_kernel = mtz_f32_gemm_7x32_edge_avx512;
+        return cfg;
+    }
 #else
     case MTZ_ISA_AVX2: return mtz_gemm_config_make(6, 16, NULL);
     case MTZ_ISA_AVX512: return mtz_gemm_config_make(7, 32, NULL);
@@ -122,10 +127,15 @@ static inline void mtz_gemm_tile(const mtz_gemm_config *cfg, size_t rows, size_t
         mtz_f32_gemm_generic_scalar(cfg->mr, cfg->nr, rows, kc, a, lda, b, bias, c, ldc, load_c, act);
 }
 
-/* A tile cut by the M or N edge: run the kernel on a full on-stack tile, copy the valid part. */
+/* A tile cut by the M or N edge: the ISA's edge kernel, or the tile kernel on a full on-stack tile
+ * and a copy of the valid part. */
 static void mtz_gemm_edge_tile(const mtz_gemm_config *cfg, size_t rows, size_t cols, size_t kc,
                                const float *a, size_t lda, const float *b, const float *bias, float *c,
                                size_t ldc, int load_c, mtz_activation act) {
+    if (cfg->edge_kernel) {
+        cfg->edge_kernel(rows, cols, kc, a, lda, b, bias, c, ldc, load_c, act);
+        return;
+    }
     _Alignas(64) float buf[MTZ_GEMM_MAX_MR * MTZ_GEMM_MAX_NR];
     const size_t nr = cfg->nr;
     if (load_c) {

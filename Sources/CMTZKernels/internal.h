@@ -85,6 +85,11 @@ typedef void (*mtz_gemm_ukernel)(size_t rows, size_t kc, const float *a, size_t 
  */
 typedef void (*mtz_gemm_row_ukernel)(size_t kc, const float *a, const float *b, const float *bias,
                                      size_t panel_stride, float *c, int load_c, mtz_activation act);
+/* An edge kernel computes a tile cut by the M or N edge in place: like a tile kernel, but it reads
+ * and writes only rows [0, rows) and columns [0, cols) of C (1 <= rows <= MR, 1 <= cols <= NR). */
+typedef void (*mtz_gemm_edge_ukernel)(size_t rows, size_t cols, size_t kc, const float *a, size_t lda,
+                                      const float *b, const float *bias, float *c, size_t ldc, int load_c,
+                                      mtz_activation act);
 
 void mtz_f32_gemm_4x4_scalar(size_t rows, size_t kc, const float *a, size_t lda, const float *b,
                              const float *bias, float *c, size_t ldc, int load_c, mtz_activation act);
@@ -98,6 +103,9 @@ void mtz_f32_gemm_6x16_avx2(size_t rows, size_t kc, const float *a, size_t lda, 
                             const float *bias, float *c, size_t ldc, int load_c, mtz_activation act);
 void mtz_f32_gemm_7x32_avx512(size_t rows, size_t kc, const float *a, size_t lda, const float *b,
                               const float *bias, float *c, size_t ldc, int load_c, mtz_activation act);
+void mtz_f32_gemm_7x32_edge_avx512(size_t rows, size_t cols, size_t kc, const float *a, size_t lda,
+                                   const float *b, const float *bias, float *c, size_t ldc, int load_c,
+                                   mtz_activation act);
 void mtz_f32_gemm_1x64_avx2(size_t kc, const float *a, const float *b, const float *bias,
                             size_t panel_stride, float *c, int load_c, mtz_activation act);
 void mtz_f32_gemm_1x64_avx512(size_t kc, const float *a, const float *b, const float *bias,

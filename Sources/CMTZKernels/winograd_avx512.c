@@ -1,7 +1,6 @@
 /*
  * winograd_avx512.c — AVX-512F Winograd tile transforms (F(4x4, 3x3) and F(2x2, 5x5)) (see winograd_template.h):
- * 16 channels per vector; the channels past the last multiple of 16 go to the AVX2 transforms
- * (AVX-512F implies AVX2 and FMA on every CPU that has it), and from those to the scalar ones.
+ * 16 channels per vector; the channels past the last multiple of 16 are one masked vector.
  */
 #include "internal.h"
 
@@ -20,9 +19,12 @@ typedef __m512 vec_t;
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define V_MAX(a, b) _mm512_max_ps((a), (b))
 #define V_MIN(a, b) _mm512_min_ps((a), (b))
+#define V_MASK_T __mmask16
+#define V_MASK(n) ((__mmask16)((1u << (n)) - 1))
+#define V_LOAD_M(p, m) _mm512_maskz_loadu_ps((m), (p))
+#define V_STORE_M(p, x, m) _mm512_mask_storeu_ps((p), (m), (x))
 #define MTZ_WG_SUFFIX(name) name##_avx512
 #define MTZ_WG_ATTR __attribute__((target("avx512f")))
-#define MTZ_WG_TAIL(name) name##_avx2
 
 #include "winograd_template.h"
 

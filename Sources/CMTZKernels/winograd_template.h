@@ -10,6 +10,9 @@
  *   vec_t, VL             vector type and lanes
  *   V_LOAD(p), V_STORE(p, x), V_SET1(s), V_ZERO(), V_ADD, V_SUB, V_MUL(a, b), V_FMA(a, b, c) = a*b+c,
  *   V_MAX, V_MIN
+ *   optional masks: V_MASK_T, V_MASK(n) (the first n < VL lanes), V_LOAD_M(p, m) (zero elsewhere),
+ *   V_STORE_M(p, x, m) — with them the last partial vector of channels is one masked chunk instead
+ *   of the narrower ISA's functions (AVX-512: LeNet-5's 20 and 50 channels left 4 and 2 to scalar code)
  *
  * The transforms work on vectors of channels (NHWC keeps a pixel's channels contiguous), one 6x6
  * tile at a time, in the Lavin & Gray form with interpolation points 0, ±1, ±2 and infinity. Both
@@ -67,7 +70,7 @@ MTZ_WG_ATTR void MTZ_WG_SUFFIX(mtz_f32_wino6_input)(const float *const rows[6], 
                                                      size_t pixel_stride, size_t channels, float *v,
                                                      size_t v_stride) {
 /* One vector of channels at c: d[i][j] = LOAD(i, j), t = Bᵀ d (by columns), V = t B (by rows). */
-#define MTZ_WG_INPUT_CHUNK(LOAD)                                                                       \
+#define MTZ_WG_INPUT_CHUNK(LOAD, STORE)                                                                \
     do {                                                                                              \
         vec_t t[6][6];                                                                                \
         for (size_t j = 0; j < 6; j++) {                                                              \
@@ -80,7 +83,7 @@ MTZ_WG_ATTR void MTZ_WG_SUFFIX(mtz_f32_wino6_input)(const float *const rows[6], 
             vec_t r[6];                                                                               \
             MTZ_WG_BT6(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], r[0], r[1], r[2], r[3],   \
                        r[4], r[5]);                                                                   \
-            for (size_t j = 0; j < 6; j++) V_STORE(v + (6 * i + j) * v_stride + c, r[j]);             \
+            for (size_t j = 0; j < 6; j++) STORE(v + (6 * i + j) * v_stride + c, r[j]);               \
         }                                                                                             \
     } while (0)
     size_t c = 0;
@@ -90,8 +93,18 @@ MTZ_WG_ATTR void MTZ_WG_SUFFIX(mtz_f32_wino6_input)(const float *const rows[6], 
         const float *r[6];
         for (size_t i = 0; i < 6; i++) r[i] = rows[i] + (size_t)col0 * pixel_stride;
 #define MTZ_WG_LOAD_INTERIOR(i, j) V_LOAD(r[i] + (j) * pixel_stride + c)
-        for (; c + VL <= channels; c += VL) MTZ_WG_INPUT_CHUNK(MTZ_WG_LOAD_INTERIOR);
+        for (; c + VL <= channels; c += VL) MTZ_WG_INPUT_CHUNK(MTZ_WG_LOAD_INTERIOR, V_STORE);
 #undef MTZ_WG_LOAD_INTERIOR
+#ifdef V_MASK_T
+        if (c < channels) {
+            const V_MASK_T mask = V_MASK(channels - c);
+#define MTZ_WG_LOAD_INTERIOR_M(i, j) V_LOAD_M(r[i] + (j) * pixel_stride + c, mask)
+#define MTZ_WG_STORE_M(p, x) V_STORE_M(p, x, mask)
+            MTZ_WG_INPUT_CHUNK(MTZ_WG_LOAD_INTERIOR_M, MTZ_WG_STORE_M);
+#undef MTZ_WG_LOAD_INTERIOR_M
+            c = channels;
+        }
+#endif
     } else { /* at an edge: padding taps read as zero */
         const float *cols[6][6]; /* pixel pointers; NULL where the tap is padding */
         for (size_t i = 0; i < 6; i++)
@@ -100,8 +113,18 @@ MTZ_WG_ATTR void MTZ_WG_SUFFIX(mtz_f32_wino6_input)(const float *const rows[6], 
                 cols[i][j] = rows[i] && x >= 0 && x < (long)in_w ? rows[i] + (size_t)x * pixel_stride : NULL;
             }
 #define MTZ_WG_LOAD_EDGE(i, j) (cols[i][j] ? V_LOAD(cols[i][j] + c) : V_ZERO())
-        for (; c + VL <= channels; c += VL) MTZ_WG_INPUT_CHUNK(MTZ_WG_LOAD_EDGE);
+        for (; c + VL <= channels; c += VL) MTZ_WG_INPUT_CHUNK(MTZ_WG_LOAD_EDGE, V_STORE);
 #undef MTZ_WG_LOAD_EDGE
+#ifdef V_MASK_T
+        if (c < channels) {
+            const V_MASK_T mask = V_MASK(channels - c);
+#define MTZ_WG_LOAD_EDGE_M(i, j) (cols[i][j] ? V_LOAD_M(cols[i][j] + c, mask) : V_ZERO())
+            MTZ_WG_INPUT_CHUNK(MTZ_WG_LOAD_EDGE_M, MTZ_WG_STORE_M);
+#undef MTZ_WG_LOAD_EDGE_M
+#undef MTZ_WG_STORE_M
+            c = channels;
+        }
+#endif
     }
 #undef MTZ_WG_INPUT_CHUNK
 #ifdef MTZ_WG_TAIL
@@ -119,35 +142,60 @@ MTZ_WG_ATTR void MTZ_WG_SUFFIX(mtz_f32_wino6_input)(const float *const rows[6], 
  * `act` and writes output row i (0..M-1) at out_rows[i] (NULL: past the bottom edge, not written),
  * columns [0, cols) at pixel stride `pixel_stride`. Instantiated for F(4,3) (M = 4) and F(2,5) (M = 2).
  */
+/* One vector of channels at c: LD(p) loads, ST(p, x) stores, N channels valid (for sigmoid/tanh). */
+#define MTZ_WG_OUTPUT_CHUNK(M, LD, ST, N)                                                             \
+    do {                                                                                              \
+        vec_t t[M][6];                                                                                \
+        for (size_t j = 0; j < 6; j++) { /* columns: t = Aᵀ M */                                      \
+            vec_t x[6], y[M];                                                                         \
+            for (size_t i = 0; i < 6; i++) x[i] = LD(m + (6 * i + j) * m_stride + c);                 \
+            MTZ_WG_AT(M, x, y);                                                                       \
+            for (size_t i = 0; i < (M); i++) t[i][j] = y[i];                                          \
+        }                                                                                             \
+        const vec_t b = bias ? LD(bias + c) : V_ZERO();                                               \
+        for (size_t i = 0; i < (M); i++) { /* rows: Y = t A */                                        \
+            if (!out_rows[i]) break;                                                                  \
+            vec_t y[M];                                                                               \
+            MTZ_WG_AT(M, t[i], y);                                                                    \
+            for (size_t j = 0; j < cols; j++) {                                                       \
+                float *o = out_rows[i] + j * pixel_stride + c;                                        \
+                vec_t r = V_ADD(y[j], b);                                                             \
+                if (accumulate) r = V_ADD(r, LD(o));                                                  \
+                if (act == MTZ_ACT_RELU) r = V_MAX(r, V_ZERO());                                      \
+                else if (act == MTZ_ACT_RELU6) r = V_MIN(V_MAX(r, V_ZERO()), V_SET1(6.0f));           \
+                ST(o, r);                                                                             \
+                if (act == MTZ_ACT_SIGMOID || act == MTZ_ACT_TANH) mtz_act_rows_scalar(o, 1, (N), 0, act); \
+            }                                                                                         \
+        }                                                                                             \
+    } while (0)
+
+#ifdef V_MASK_T
+/* The last partial vector of channels as one masked chunk. */
+#define MTZ_WG_OUTPUT_MASKED(M)                                                                       \
+    if (c < channels) {                                                                               \
+        const V_MASK_T mask = V_MASK(channels - c);                                                   \
+        MTZ_WG_OUTPUT_CHUNK(M, MTZ_WG_LOAD_M, MTZ_WG_STORE_M, channels - c);                          \
+        c = channels;                                                                                 \
+    }
+#define MTZ_WG_LOAD_M(p) V_LOAD_M(p, mask)
+#define MTZ_WG_STORE_M(p, x) V_STORE_M(p, x, mask)
+#else
+#define MTZ_WG_OUTPUT_MASKED(M)
+#endif
+
+/*
+ * Output transform of one tile of M x M outputs for channels [0, channels): reads M[ξ][c] at
+ * m + ξ*m_stride + c, computes Y = Aᵀ M A + bias[c] (+ the existing output when accumulate), applies
+ * `act` and writes output row i (0..M-1) at out_rows[i] (NULL: past the bottom edge, not written),
+ * columns [0, cols) at pixel stride `pixel_stride`. Instantiated for F(4,3) (M = 4) and F(2,5) (M = 2).
+ */
 #define MTZ_WG_DEFINE_OUTPUT(NAME, M, TAIL)                                                           \
     MTZ_WG_ATTR void MTZ_WG_SUFFIX(NAME)(const float *m, size_t m_stride, const float *bias,          \
                                          float *const out_rows[M], size_t cols, size_t pixel_stride,  \
                                          size_t channels, int accumulate, mtz_activation act) {       \
         size_t c = 0;                                                                                 \
-        for (; c + VL <= channels; c += VL) {                                                         \
-            vec_t t[M][6];                                                                            \
-            for (size_t j = 0; j < 6; j++) { /* columns: t = Aᵀ M */                                  \
-                vec_t x[6], y[M];                                                                     \
-                for (size_t i = 0; i < 6; i++) x[i] = V_LOAD(m + (6 * i + j) * m_stride + c);         \
-                MTZ_WG_AT(M, x, y);                                                                   \
-                for (size_t i = 0; i < (M); i++) t[i][j] = y[i];                                      \
-            }                                                                                         \
-            const vec_t b = bias ? V_LOAD(bias + c) : V_ZERO();                                       \
-            for (size_t i = 0; i < (M); i++) { /* rows: Y = t A */                                    \
-                if (!out_rows[i]) break;                                                              \
-                vec_t y[M];                                                                           \
-                MTZ_WG_AT(M, t[i], y);                                                                \
-                for (size_t j = 0; j < cols; j++) {                                                   \
-                    float *o = out_rows[i] + j * pixel_stride + c;                                    \
-                    vec_t r = V_ADD(y[j], b);                                                         \
-                    if (accumulate) r = V_ADD(r, V_LOAD(o));                                          \
-                    if (act == MTZ_ACT_RELU) r = V_MAX(r, V_ZERO());                                  \
-                    else if (act == MTZ_ACT_RELU6) r = V_MIN(V_MAX(r, V_ZERO()), V_SET1(6.0f));       \
-                    V_STORE(o, r);                                                                    \
-                    if (act == MTZ_ACT_SIGMOID || act == MTZ_ACT_TANH) mtz_act_rows_scalar(o, 1, VL, 0, act); \
-                }                                                                                     \
-            }                                                                                         \
-        }                                                                                             \
+        for (; c + VL <= channels; c += VL) MTZ_WG_OUTPUT_CHUNK(M, V_LOAD, V_STORE, VL);              \
+        MTZ_WG_OUTPUT_MASKED(M)                                                                       \
         MTZ_WG_OUTPUT_TAIL(TAIL, M)                                                                   \
     }
 
@@ -166,5 +214,7 @@ MTZ_WG_DEFINE_OUTPUT(mtz_f32_wino43_output, 4, MTZ_WG_TAIL(mtz_f32_wino43_output
 MTZ_WG_DEFINE_OUTPUT(mtz_f32_wino25_output, 2, MTZ_WG_TAIL(mtz_f32_wino25_output))
 
 #undef MTZ_WG_OUTPUT_TAIL
+#undef MTZ_WG_OUTPUT_MASKED
+#undef MTZ_WG_OUTPUT_CHUNK
 #undef MTZ_WG_DEFINE_OUTPUT
 #undef MTZ_WG_AT
