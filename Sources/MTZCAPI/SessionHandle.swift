@@ -165,19 +165,60 @@ public func mtzSessionRunPixels(_ session: OpaquePointer?, _ pixels: UnsafePoint
     apiCall {
         let handle = try SessionHandle.borrow(session)
         handle.dropResults()
-        let pixels = try required(pixels, "pixels")
-        // Checked here: `Image` traps on dimensions it cannot hold, and C cannot catch a trap.
-        guard width > 0, height > 0 else { throw APIError.invalidArgument("image size \(width) x \(height) is empty or too large") }
-        guard (1...4).contains(channels) else { throw APIError.invalidArgument("\(channels) channels; an image has 1 to 4") }
-        let (area, areaOverflow) = width.multipliedReportingOverflow(by: height)
-        let (expected, overflow) = area.multipliedReportingOverflow(by: channels)
-        guard !areaOverflow, !overflow, size == expected else {
-            throw APIError(status: MTZ_ERROR_SIZE_MISMATCH,
-                           message: "pixel buffer has \(UInt(bitPattern: size)) bytes; \(width) x \(height) x \(channels) needs \(area &* channels)")
-        }
-        let samples = Array(UnsafeBufferPointer(start: pixels, count: size))
-        try handle.run(Image(width: width, height: height, channels: channels, pixels: samples))
+        try handle.run(try pixelImage(try required(pixels, "pixels"), size: size, width: width, height: height,
+                                      channels: channels, rowStride: nil))
     }
+}
+
+@_cdecl("mtz_session_run_pixels_strided")
+public func mtzSessionRunPixelsStrided(_ session: OpaquePointer?, _ pixels: UnsafePointer<UInt8>?, _ size: Int,
+                                       _ width: Int, _ height: Int, _ channels: Int, _ rowStride: Int) -> mtz_status {
+    apiCall {
+        let handle = try SessionHandle.borrow(session)
+        handle.dropResults()
+        try handle.run(try pixelImage(try required(pixels, "pixels"), size: size, width: width, height: height,
+                                      channels: channels, rowStride: rowStride))
+    }
+}
+
+/// Checks a caller's 8-bit pixel buffer and copies it into an `Image`: rows of `width * channels`
+/// bytes, `rowStride` bytes apart (nil: back to back, and `size` must be exactly the image's bytes;
+/// with a stride, `size` must reach the end of the last row). Checked here because `Image` traps on
+/// dimensions it cannot hold, and C cannot catch a trap.
+private func pixelImage(_ pixels: UnsafePointer<UInt8>, size: Int, width: Int, height: Int, channels: Int,
+                        rowStride: Int?) throws -> Image {
+    guard width > 0, height > 0 else { throw APIError.invalidArgument("image size \(width) x \(height) is empty or too large") }
+    guard (1...4).contains(channels) else { throw APIError.invalidArgument("\(channels) channels; an image has 1 to 4") }
+    let (area, areaOverflow) = width.multipliedReportingOverflow(by: height)
+    let (expected, overflow) = area.multipliedReportingOverflow(by: channels)
+    guard !areaOverflow, !overflow else {
+        throw APIError(status: MTZ_ERROR_SIZE_MISMATCH,
+                       message: "pixel buffer has \(UInt(bitPattern: size)) bytes; \(width) x \(height) x \(channels) needs \(area &* channels)")
+    }
+    guard let rowStride else {
+        guard size == expected else {
+            throw APIError(status: MTZ_ERROR_SIZE_MISMATCH,
+                           message: "pixel buffer has \(UInt(bitPattern: size)) bytes; \(width) x \(height) x \(channels) needs \(expected)")
+        }
+        return Image(width: width, height: height, channels: channels, pixels: Array(UnsafeBufferPointer(start: pixels, count: size)))
+    }
+    let rowBytes = width * channels // cannot overflow: width * height * channels did not
+    guard rowStride >= rowBytes else {
+        throw APIError.invalidArgument("row stride \(rowStride) is less than a row's \(rowBytes) bytes (\(width) x \(channels))")
+    }
+    let (span, spanOverflow) = (height - 1).multipliedReportingOverflow(by: rowStride)
+    let (needed, neededOverflow) = span.addingReportingOverflow(rowBytes)
+    guard !spanOverflow, !neededOverflow, size >= needed else {
+        throw APIError(status: MTZ_ERROR_SIZE_MISMATCH,
+                       message: "pixel buffer has \(UInt(bitPattern: size)) bytes; \(height) rows \(rowStride) bytes apart need \(spanOverflow || neededOverflow ? "more" : "\(needed)")")
+    }
+    var packed = [UInt8](repeating: 0, count: expected)
+    packed.withUnsafeMutableBufferPointer { dst in
+        for y in 0..<height {
+            (dst.baseAddress! + y * rowBytes).update(from: pixels + y * rowStride, count: rowBytes)
+        }
+    }
+    return Image(width: width, height: height, channels: channels, pixels: packed)
 }
 
 @_cdecl("mtz_session_run_tensor")

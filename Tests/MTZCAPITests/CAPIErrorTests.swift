@@ -143,6 +143,37 @@ import Testing
         CAPI.expectFailure(mtz_session_top_k(fashion, 0, -1, &prediction, &count), MTZ_ERROR_INVALID_ARGUMENT, mentioning: "k ")
     }
 
+    @Test("rows a stride apart: the packed rows' scores; a stride under a row or a short buffer is refused")
+    func stridedPixels() throws {
+        try CAPI.withSession { _, session in
+            // A 30 x 20 RGB gradient, packed and in rows of 100 bytes (10 bytes of junk after each).
+            let width = 30, height = 20, channels = 3, stride = 100
+            var packed = [UInt8](), strided = [UInt8](repeating: 0xEE, count: (height - 1) * stride + width * channels)
+            for y in 0..<height {
+                for x in 0..<width * channels {
+                    let v = UInt8((x * 7 + y * 13) % 256)
+                    packed.append(v)
+                    strided[y * stride + x] = v
+                }
+            }
+            try CAPI.ok(mtz_session_run_pixels(session, packed, packed.count, width, height, channels))
+            let want = try CAPI.allScores(session)
+            try CAPI.ok(mtz_session_run_pixels_strided(session, strided, strided.count, width, height, channels, stride))
+            #expect(try CAPI.allScores(session) == want)
+            // The packed buffer with a stride of exactly one row is the same image.
+            try CAPI.ok(mtz_session_run_pixels_strided(session, packed, packed.count, width, height, channels, width * channels))
+            #expect(try CAPI.allScores(session) == want)
+            CAPI.expectFailure(mtz_session_run_pixels_strided(session, strided, strided.count, width, height, channels, 89),
+                               MTZ_ERROR_INVALID_ARGUMENT, mentioning: "row stride 89")
+            CAPI.expectFailure(mtz_session_run_pixels_strided(session, strided, strided.count - 1, width, height, channels, stride),
+                               MTZ_ERROR_SIZE_MISMATCH, mentioning: "need 1990")
+            CAPI.expectFailure(mtz_session_run_pixels_strided(session, strided, strided.count, width, height, channels, Int.max / 2),
+                               MTZ_ERROR_SIZE_MISMATCH, mentioning: "need more")
+            CAPI.expectFailure(mtz_session_run_pixels_strided(session, nil, 0, width, height, channels, stride),
+                               MTZ_ERROR_INVALID_ARGUMENT, mentioning: "pixels")
+        }
+    }
+
     @Test("buffers of the wrong size or shape: MTZ_ERROR_SIZE_MISMATCH / INVALID_ARGUMENT")
     func wrongBuffers() throws {
         try CAPI.withSession { _, session in

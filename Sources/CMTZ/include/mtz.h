@@ -181,6 +181,15 @@ mtz_status mtz_session_run_pixels(mtz_session *session, const uint8_t *pixels, s
                                   size_t width, size_t height, size_t channels);
 
 /**
+ * Like mtz_session_run_pixels(), for rows that are `row_stride` bytes apart (camera and display
+ * buffers pad their rows): row y starts at pixels + y * row_stride. `row_stride` must be at least
+ * `width * channels`; `size` must reach the end of the last row, (height - 1) * row_stride +
+ * width * channels bytes, or more.
+ */
+mtz_status mtz_session_run_pixels_strided(mtz_session *session, const uint8_t *pixels, size_t size,
+                                          size_t width, size_t height, size_t channels, size_t row_stride);
+
+/**
  * Runs on an input that is already preprocessed: `count` floats, NHWC, `count` equal to the
  * product of mtz_model_input_shape()'s three values.
  */
