@@ -147,7 +147,9 @@ struct ZipCommand: ParsableCommand {
         for part in iterations.split(separator: ",") {
             let pair = part.split(separator: "=", maxSplits: 1)
             guard pair.count == 2, let n = Int(pair[1]), n >= 0 else { throw ValidationError("--iterations: '\(part)' is not LAYER=N") }
-            table[String(pair[0])] = n
+            guard table.updateValue(n, forKey: String(pair[0])) == nil else {
+                throw ValidationError("--iterations names layer '\(pair[0])' twice")
+            }
         }
         return table
     }

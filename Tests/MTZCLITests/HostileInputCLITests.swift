@@ -126,6 +126,8 @@ import Testing
         (["zip", "MODEL", "MODEL", "-o", "MISSING", "--share", "="], 64),
         (["zip", "MODEL", "MODEL", "-o", "MISSING", "--share", "conv1=2"], 64),
         (["zip", "MODEL", "MODEL", "-o", "MISSING", "--iterations", "="], 64),
+        (["zip", "MODEL", "MODEL", "-o", "MISSING", "--share", "conv1=1,conv1=0"], 64),  // was accepted
+        (["zip", "MODEL", "MODEL", "-o", "MISSING", "--iterations", "fc1=1,fc1=2"], 64),
         (["run-tensor", "MODEL", "--input", "EMPTY", "--output-dir", "MISSING", "--layout", "nwhc"], 64),
     ]
 

@@ -247,6 +247,7 @@ import Testing
             try Zipper(models: [a, c], trainingData: ["a": images, "c": images], options: ZipOptions())
         } throws: { String(describing: $0).contains("mean") }
         #expect(throws: ZipError.self) { try ShareSpec(parsing: "fc1=2") }
+        #expect(throws: ZipError.self) { try ShareSpec(parsing: "conv1=1,conv1=0") } // a layer named twice
         #expect(try ShareSpec(parsing: "conv1=1,fc1=0.25") == .perLayer(["conv1": 1, "fc1": 0.25]))
     }
 }

@@ -28,7 +28,9 @@ public enum ShareSpec: Sendable, Equatable {
             guard pair.count == 2, !pair[0].isEmpty, let value = Double(pair[1]), (0...1).contains(value) else {
                 throw ZipError.invalidOption("--share: '\(part)' is not LAYER=FRACTION with a fraction in 0...1")
             }
-            table[pair[0]] = value
+            guard table.updateValue(value, forKey: pair[0]) == nil else {
+                throw ZipError.invalidOption("--share names layer '\(pair[0])' twice")
+            }
         }
         guard !table.isEmpty else { throw ZipError.invalidOption("--share is empty") }
         self = .perLayer(table)
