@@ -29,6 +29,18 @@ import Testing
         #expect(arena <= 4000 + 3008)
     }
 
+    @Test("a 65,536-tensor chain plans into two slots (per-step lists, not a scan of every placed tensor)")
+    func longChain() {
+        let n = 65_536
+        let requests = (0..<n).map { Request(size: 16 + ($0 % 3) * 16, first: $0, last: $0 + 1) }
+        let (offsets, arena) = MemoryPlanner.plan(requests)
+        #expect(arena <= 2 * 48)
+        for i in 1..<n {  // neighbours are alive together: they must not overlap
+            let a = offsets[i - 1], b = offsets[i]
+            #expect(a + requests[i - 1].size <= b || b + requests[i].size <= a, "tensors \(i - 1) and \(i) overlap")
+        }
+    }
+
     @Test("random lifetimes never overlap", arguments: 0..<20)
     func randomLifetimes(seed: Int) {
         var rng = SeededRandom(seed: UInt64(seed))
