@@ -6,13 +6,16 @@
 #   (c) at 50 % and 100 %, the same retraining budget: mtz, mtz-no-update, euclidean, random, mtz
 #       without retraining (plus mtz with a second seed, to show the run-to-run noise), and the
 #       two-head network trained from scratch (iterations to reach the zipped model's errors);
+#       the same comparison with other retraining options (learning rate, momentum, seeds) and
+#       budgets from 59 to 2,591 iterations (docs/experiments/retraining.md);
 #   (d) three networks (LeNet-5 MNIST seed 1 + seed 2 + Fashion-MNIST) and two residual CNNs.
 # Usage: scripts/experiments.sh [SCRATCH_DIR]   (default /tmp/mtz-experiments)
 # Needs the datasets (scripts/fetch-datasets.sh) and the shipped single-task models
 # (scripts/train-models.sh). Zipped models, logs, reports and evaluations go to SCRATCH_DIR; a run
 # whose report and evaluation are already there is reused unless MTZ_EXP_FORCE=1. The collected
 # results go to docs/experiments/results.json, the plots to docs/experiments/*.svg, and the
-# Markdown tables are printed on stdout (and written to docs/experiments/tables.md).
+# Markdown tables are printed on stdout (and written to docs/experiments/tables.md; the retraining
+# and budget tables to docs/experiments/retraining.md).
 # Plots use matplotlib from PyPI in a venv (.venv-exp, git-ignored), created on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -96,12 +99,70 @@ for scale in 0 0.25; do
   done
 done
 
+# (c) added for issue 4's targets T1/T2 (tables in docs/experiments/retraining.md, "The retraining
+# step and the budget" in EXPERIMENTS.md): every method with the same retraining options at the
+# 591-iteration budget — learning rate 0.02 / 0.003 / 0.001 instead of 0.01, momentum 0.5 instead of
+# 0.9, second and third seeds — fully zipped and at 50 %; MTZ's own merge options (damping, raw
+# Hessians); and more equal budgets, from 59 iterations to the defaults' 2,591 (59 and 296
+# iterations in cb, 2,591 in cd); damping 0.1 on (a) and (d) in cx. About 65 min alone on one core.
+for method in mtz mtz-no-update euclidean random; do
+  for lr in 0.02 0.003 0.001; do
+    run "cr-lenet5-mnistxfashion-share1-$method-lr$lr" cr "$mf" --share 1 --method "$method" --lr "$lr" $equal
+  done
+  run "cr-lenet5-mnistxfashion-share1-$method-momentum0.5" cr "$mf" --share 1 --method "$method" --momentum 0.5 $equal
+  run "cr-lenet5-mnistxfashion-share1-$method-lr0.001-seed2" cr "$mf" --share 1 --method "$method" --lr 0.001 --seed 2 $equal
+  if [ "$method" != mtz ]; then   # mtz with seed 2 is c-lenet5-mnistxfashion-share1-mtz-seed2
+    run "cr-lenet5-mnistxfashion-share1-$method-seed2" cr "$mf" --share 1 --method "$method" --seed 2 $equal
+  fi
+  for lr in 0.003 0.001; do
+    run "cr-lenet5-mnistxfashion-share0.5-$method-lr$lr" cr "$mf" --share 0.5 --method "$method" --lr "$lr" $equal
+  done
+  run "cr-lenet5-mnistxfashion-share0.5-$method-lr0.001-seed2" cr "$mf" --share 0.5 --method "$method" --lr 0.001 --seed 2 $equal
+  for scale in 0.1 0.5; do
+    run "cb-lenet5-mnistxfashion-share1-$method-scale$scale" cb "$mf" --share 1 --method "$method" --iteration-scale "$scale" $equal
+  done
+  for scale in 0.1 0.25 0.5; do
+    run "cr-lenet5-mnistxfashion-share1-$method-scale$scale-seed2" cr "$mf" --share 1 --method "$method" --iteration-scale "$scale" --seed 2 $equal
+  done
+  if [ "$method" != mtz ]; then   # mtz with the defaults is b-lenet5-mnistxfashion-share1
+    run "cd-lenet5-mnistxfashion-share1-$method" cd "$mf" --share 1 --method "$method"
+  fi
+  run "cd-lenet5-mnistxfashion-share1-$method-seed2" cd "$mf" --share 1 --method "$method" --seed 2
+done
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.001 cr "$mf" --share 1 --method mtz --damping 0.001 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.001-seed2 cr "$mf" --share 1 --method mtz --damping 0.001 --seed 2 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.01 cr "$mf" --share 1 --method mtz --damping 0.01 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.01-seed2 cr "$mf" --share 1 --method mtz --damping 0.01 --seed 2 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.1 cr "$mf" --share 1 --method mtz --damping 0.1 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.1-seed2 cr "$mf" --share 1 --method mtz --damping 0.1 --seed 2 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.1-seed3 cr "$mf" --share 1 --method mtz --damping 0.1 --seed 3 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping1 cr "$mf" --share 1 --method mtz --damping 1 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping1-seed2 cr "$mf" --share 1 --method mtz --damping 1 --seed 2 $equal
+for method in mtz mtz-no-update euclidean random; do   # a third seed at the 591-iteration budget
+  run "cr-lenet5-mnistxfashion-share1-$method-seed3" cr "$mf" --share 1 --method "$method" --seed 3 $equal
+done
+run cr-lenet5-mnistxfashion-share1-mtz-raw-hessians cr "$mf" --share 1 --method mtz --no-balance-hessians $equal
+# MTZ with damping 0.1 at the defaults' budget, and on the other LeNet experiments (a) and (d).
+run cd-lenet5-mnistxfashion-share1-mtz-damping0.1 cd "$mf" --share 1 --method mtz --damping 0.1
+run cd-lenet5-mnistxfashion-share1-mtz-damping0.1-seed2 cd "$mf" --share 1 --method mtz --damping 0.1 --seed 2
+run cx-a-lenet300-mnist-s1xs2-damping0.1 cx lenet300-mnist-s1,lenet300-mnist-s2 --share 1 --damping 0.1
+run cx-a-lenet5-mnist-s1xs2-damping0.1 cx lenet5-mnist-s1,lenet5-mnist-s2 --share 1 --damping 0.1
+run cx-d-lenet5-mnist2xfashion-share1-damping0.1 cx lenet5-mnist-s1,lenet5-mnist-s2,lenet5-fashion-s1 --share 1 --damping 0.1
+
 # (c) the two-head network of the fully zipped shape trained from scratch, validation errors every
 # 200 iterations (the same held-out images mtz zip validates on), 10 epochs like the originals.
 if [ "$force" = 1 ] || [ ! -s "$out/scratch-lenet5-mnist-fashion.train.json" ]; then
   echo "== scratch: mtz train --arch lenet5 --dataset mnist,fashion --epochs 10 --eval-every 200" >&2
   "$mtz" train --arch lenet5 --dataset mnist,fashion --epochs 10 --eval-every 200 --json \
     -o "$out/scratch-lenet5-mnist-fashion.mtz" > "$out/scratch-lenet5-mnist-fashion.train.json"
+fi
+
+# The same from-scratch training, validated every 50 iterations instead of 200 (the training is
+# identical; finer checkpoints for the ratios at small budgets in docs/experiments/retraining.md).
+if [ "$force" = 1 ] || [ ! -s "$out/scratch-lenet5-mnist-fashion-every50.train.json" ]; then
+  echo "== scratch: mtz train --arch lenet5 --dataset mnist,fashion --epochs 10 --eval-every 50" >&2
+  "$mtz" train --arch lenet5 --dataset mnist,fashion --epochs 10 --eval-every 50 --json \
+    -o "$out/scratch-lenet5-mnist-fashion-every50.mtz" > "$out/scratch-lenet5-mnist-fashion-every50.train.json"
 fi
 
 # (d) three networks (MNIST seed 1, MNIST seed 2, Fashion-MNIST) and two residual CNNs, fully zipped.
@@ -130,4 +191,168 @@ fi
 .venv-exp/bin/python scripts/plot_experiments.py collect "$out" docs/experiments/results.json
 .venv-exp/bin/python scripts/plot_experiments.py report docs/experiments/results.json docs/experiments \
   | tee docs/experiments/tables.md
+# The tables of the retraining-step and budget runs (cr, cb, cd, and c/b for the defaults) and the
+# from-scratch ratios with 50-step checkpoints: docs/experiments/retraining.md.
+python3 - "$out" > docs/experiments/retraining.md <<'PY'
+import json, os, sys
+out = sys.argv[1]
+def load(p):
+    with open(p) as f: return json.load(f)
+def opts(args):
+    o, parts = {}, args.split("--")[1:]
+    for part in parts:
+        k, _, v = part.strip().partition(" ")
+        o[k] = v.strip() or True
+    return o
+orig = {}
+runs = []
+for line in open(os.path.join(out, "manifest.tsv")):
+    name, exp, models, args = line.rstrip("\n").split("\t")
+    if models != "lenet5-mnist-s1,lenet5-fashion-s1" or exp not in ("b", "c", "cb", "cr", "cd"):
+        continue
+    for m in models.split(","):
+        if m not in orig:
+            ev = load(os.path.join(out, f"orig-{m}.eval.json"))
+            orig[m] = ev["tasks"][0]["errorRate"]
+    o = opts(args)
+    if exp == "b" and o.get("share") not in ("1", "0.5"):
+        continue
+    ev = load(os.path.join(out, f"{name}.eval.json")); rep = load(os.path.join(out, f"{name}.report.json"))
+    te = {t["task"]: t["errorRate"] for t in ev["tasks"]}
+    before = dict(zip(rep["tasks"], (orig[m] for m in models.split(","))))
+    fin = rep.get("finalRetraining")
+    val = fin["errorAfter"] if fin else rep["layers"][-1]["errorAfterRetraining"]
+    runs.append({"name": name, "exp": exp, "o": o, "method": rep["method"], "test": te, "val": val,
+                 "inc": sum(100 * (te[t] - before[t]) for t in te) / len(te), "its": rep["totalIterations"],
+                 "merge": rep["layers"][-1]["errorBeforeRetraining"]})
+methods = ["mtz", "mtz-no-update", "euclidean", "random"]
+def key(r):
+    o = r["o"]
+    return (o.get("share"), o.get("lr", "0.01"), o.get("momentum", "0.9"), o.get("seed", "1"),
+            o.get("iteration-scale", "1"), o.get("final-iterations", "2000"), o.get("damping"), "no-balance-hessians" in o)
+cells = {}
+for r in runs:
+    if "no-retraining" in r["name"]: continue
+    cells[key(r) + (r["method"],)] = r
+def fmt(r):
+    return "" if r is None else f"{r['inc']:+.2f} ({100*r['test']['mnist']:.2f} / {100*r['test']['fashion']:.2f})"
+def row(label, k):
+    rs = [cells.get(k + (m,)) for m in methods]
+    present = [r for r in rs if r]
+    best = min(present, key=lambda r: r["inc"])["method"] if present else ""
+    mtz = rs[0]
+    lead = ""
+    if mtz and len(present) > 1:
+        others = [r["inc"] for r in rs[1:] if r]
+        lead = f"{min(others) - mtz['inc']:+.2f}"
+    return "| " + " | ".join([label] + [fmt(r) for r in rs] + [best, lead]) + " |"
+hdr = "| setting | " + " | ".join(methods) + " | best | MTZ's lead over the best baseline pp |\n|---|" + "---:|" * 6
+lines = []
+lines.append("### (c) The retraining step at equal budget: fully zipped, 591 iterations (`--final-iterations 0`)\n")
+lines.append("Average test-error increase in pp (MNIST / Fashion-MNIST test error %); every method with the same options.\n")
+lines.append(hdr)
+for label, lr, mom, seed in [("lr 0.02", "0.02", "0.9", "1"), ("lr 0.01 (default)", "0.01", "0.9", "1"), ("lr 0.01, seed 2", "0.01", "0.9", "2"), ("lr 0.01, seed 3", "0.01", "0.9", "3"),
+                             ("lr 0.01, momentum 0.5", "0.01", "0.5", "1"), ("lr 0.003", "0.003", "0.9", "1"),
+                             ("lr 0.001", "0.001", "0.9", "1"), ("lr 0.001, seed 2", "0.001", "0.9", "2")]:
+    lines.append(row(label, ("1", lr, mom, seed, "1", "0", None, False)))
+lines.append("")
+lines.append("### (c) The retraining step at equal budget: 50 % of the neurons shared, 591 iterations\n")
+lines.append(hdr)
+for label, lr, seed in [("lr 0.01 (default)", "0.01", "1"), ("lr 0.003", "0.003", "1"), ("lr 0.001", "0.001", "1"), ("lr 0.001, seed 2", "0.001", "2")]:
+    lines.append(row(label, ("0.5", lr, "0.9", seed, "1", "0", None, False)))
+lines.append("")
+lines.append("### (c) Equal budgets from 0 to 2,591 iterations, fully zipped, default retraining (lr 0.01, momentum 0.9)\n")
+lines.append(hdr.replace("| setting |", "| retraining iterations |"))
+for scale, final in [("0", "0"), ("0.1", "0"), ("0.25", "0"), ("0.5", "0"), ("1", "0"), ("1", "2000")]:
+    for seed in ("1", "2", "3"):
+        k = ("1", "0.01", "0.9", seed, scale, final, None, False)
+        its = next((r["its"] for m in methods if (r := cells.get(k + (m,)))), None)
+        if its is None: continue
+        what = "the defaults" if final == "2000" else f"`--iteration-scale {scale}`"
+        lines.append(row(f"{its} ({what}{', seed ' + seed if seed != '1' else ''})", k))
+lines.append("")
+# Means over the seeds every method ran with (where there are at least two).
+mean_rows = []
+for k in sorted({key(r)[:3] + key(r)[4:] for r in runs if r["o"].get("seed", "1") != "1"}, key=str):
+    seeds = sorted({key(r)[3] for r in runs if key(r)[:3] + key(r)[4:] == k})
+    seeds = [sd for sd in seeds if all(cells.get(k[:3] + (sd,) + k[3:] + (m,)) for m in methods)]
+    if len(seeds) < 2: continue
+    means = [sum(cells[k[:3] + (sd,) + k[3:] + (m,)]["inc"] for sd in seeds) / len(seeds) for m in methods]
+    share, lr, mom, scale, final = k[:5]
+    its = cells[k[:3] + (seeds[0],) + k[3:] + ("mtz",)]["its"]
+    label = f"{100 * float(share):.0f} % shared, {its} iterations, lr {lr}" + (f", momentum {mom}" if mom != "0.9" else "") + f" (seeds {', '.join(seeds)})"
+    lead = min(means[1:]) - means[0]
+    best = methods[means.index(min(means))]
+    mean_rows.append("| " + " | ".join([label] + [f"{x:+.2f}" for x in means] + [best, f"{lead:+.2f}"]) + " |")
+if mean_rows:
+    lines.append("### (c) Means over seeds (average test-error increase pp)\n")
+    lines.append(hdr)
+    lines += mean_rows
+    lines.append("")
+extra = [r for r in runs if r["o"].get("damping") or "no-balance-hessians" in r["o"]]
+if extra:
+    lines.append("### (c) MTZ's own merge options (damping, Hessian balance), fully zipped, lr 0.01\n")
+    lines.append("| mtz zip option | retraining iterations | val. error right after merging fc1 % | val. error after retraining % | avg test increase pp (MNIST / Fashion %) |\n|---|---:|---:|---:|---:|")
+    base = cells.get(("1", "0.01", "0.9", "1", "1", "0", None, False, "mtz"))
+    def opt_label(o):
+        return " ".join(f"`--{k}`" if v is True else f"`--{k} {v}`" for k, v in o.items() if k in ("damping", "no-balance-hessians", "seed"))
+    seed2 = cells.get(("1", "0.01", "0.9", "2", "1", "0", None, False, "mtz"))
+    extra.sort(key=lambda r: (r["its"], float(r["o"].get("damping", "0")), r["o"].get("seed", "1")))
+    seed3 = cells.get(("1", "0.01", "0.9", "3", "1", "0", None, False, "mtz"))
+    dflt = [cells.get(("1", "0.01", "0.9", sd, "1", "2000", None, False, "mtz")) for sd in ("1", "2")]
+    for label, r in ([("(defaults: damping 1e-4, balanced Hessians)", base), ("(defaults) `--seed 2`", seed2), ("(defaults) `--seed 3`", seed3)]
+                     + [(opt_label(r["o"]), r) for r in extra if r["its"] == 591]
+                     + [("(defaults)", dflt[0]), ("(defaults) `--seed 2`", dflt[1])] + [(opt_label(r["o"]), r) for r in extra if r["its"] != 591]):
+        if r:
+            lines.append(f"| {label} | {r['its']} | {100*r['merge']['mnist']:.2f} / {100*r['merge']['fashion']:.2f} | {100*r['val']['mnist']:.2f} / {100*r['val']['fashion']:.2f} | {fmt(r)} |")
+    lines.append("")
+sp = os.path.join(out, "scratch-lenet5-mnist-fashion-every50.train.json")
+if os.path.exists(sp):
+    ck = load(sp)["checkpoints"]
+    def reach(target, every):
+        for c in ck:
+            if c["iteration"] % every == 0 and all(c["validationError"][t] <= e + 1e-12 for t, e in target.items()):
+                return c["iteration"]
+        return None
+    lines.append("### (c) From scratch vs MTZ at each budget: iterations the two-head network needs to reach the zipped model's validation errors\n")
+    lines.append("`mtz train --arch lenet5 --dataset mnist,fashion --epochs 10 --eval-every 50` (the same training as the 200-step run; "
+                 "checked: identical validation errors at every multiple of 200). Fully zipped, `mtz zip --method mtz`.\n")
+    lines.append("| MTZ retraining | iterations | val. error % (mnist / fashion) | avg test increase pp | from scratch, 50-step checkpoints | ratio | 200-step checkpoints | ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|")
+    last = ck[-1]["iteration"]
+    sel = [r for r in runs if r["method"] == "mtz" and r["o"].get("share") == "1" and r["its"] > 0
+           and not r["o"].get("damping") and "no-balance-hessians" not in r["o"]]
+    sel.sort(key=lambda r: (r["o"].get("lr", "0.01") != "0.01", r["o"].get("momentum", "0.9") != "0.9", r["its"], r["o"].get("seed", "1")))
+    for r in sel:
+        o = r["o"]
+        label = ", ".join(x for x in [f"lr {o.get('lr', '0.01')}", f"momentum {o['momentum']}" if "momentum" in o else "",
+                                       f"seed {o['seed']}" if "seed" in o else ""] if x)
+        cellsr = []
+        for every in (50, 200):
+            n = reach(r["val"], every)
+            cellsr += [f"{n:,}" if n else f"not within {last:,}", f"{n / r['its']:.1f}×" if n else f"> {last / r['its']:.1f}×"]
+        lines.append(f"| {label} | {r['its']} | {100*r['val']['mnist']:.2f} / {100*r['val']['fashion']:.2f} | {r['inc']:+.2f} | " + " | ".join(cellsr) + " |")
+    lines.append("")
+print("\n".join(lines))
+# Damping 0.1 on the other LeNet experiments (cx runs), against the same zips with the defaults.
+cx = []
+for line in open(os.path.join(out, "manifest.tsv")):
+    name, exp, models, args = line.rstrip("\n").split("\t")
+    if exp != "cx": continue
+    base = name[len("cx-"):].rsplit("-damping", 1)[0]
+    rows = []
+    for n in (base, name):
+        ev = load(os.path.join(out, f"{n}.eval.json"))
+        rows.append({t["task"]: t["errorRate"] for t in ev["tasks"]})
+    origs = [load(os.path.join(out, f"orig-{m}.eval.json"))["tasks"][0]["errorRate"] for m in models.split(",")]
+    cx.append((base, args, origs, rows))
+if cx:
+    print("### MTZ with `--damping 0.1` on the other LeNet experiments (defaults otherwise, the default budgets)\n")
+    print("| run | originals' test error % | defaults (damping 1e-4) % | avg increase pp | `--damping 0.1` % | avg increase pp |\n|---|---:|---:|---:|---:|---:|")
+    for base, args, origs, (d, x) in cx:
+        tasks = list(d.keys())
+        inc = lambda e: sum(100 * (e[t] - o) for t, o in zip(tasks, origs)) / len(tasks)
+        print(f"| {base} | {' / '.join(f'{100*o:.2f}' for o in origs)} | {' / '.join(f'{100*d[t]:.2f}' for t in tasks)} | {inc(d):+.2f} | "
+              f"{' / '.join(f'{100*x[t]:.2f}' for t in tasks)} | {inc(x):+.2f} |")
+    print()
+PY
 echo "== done in ${elapsed} s of zipping and evaluation (scratch: $out)" >&2
