@@ -8,7 +8,8 @@
  * Blocking (driver loops, outermost first):
  *   K blocks of at most KC   — one K block of a B panel (KC x NR floats) stays in L1 while every
  *                              MR-row tile of the current M block streams past it;
- *   M blocks of MC rows      — the MC x KC slab of A stays in L2 across all N panels;
+ *   M blocks of MC rows      — the MC x KC slab of A stays in L2 across all N panels (MC from the
+ *                              L2 size, mtz_cache_size);
  *   N panels (NR columns)    — B panel block loaded into L1 once per M block;
  *   MR-row tiles             — the microkernel call.
  * KC depends only on K and the ISA (never on M or N), so every output element is reduced in the same
@@ -36,15 +37,25 @@ typedef struct mtz_gemm_config {
 } mtz_gemm_config;
 
 /*
- * Blocking parameters, tuned on Zen 4 (32 KB L1d, 1 MB L2 per core) at 512^3 and conv-like shapes:
- * KC = 384 keeps a B panel block at 24 KB (AVX2, NR = 16) or 48 KB (AVX-512, NR = 32; measured equal
- * to KC = 256 within noise, and fewer K blocks mean fewer C reloads); MC = 96-ish rows keep the A
- * slab at ~150 KB of L2. Results were flat (within ~3 %) for KC in 256..1024 and MC in 96..192.
+ * Blocking. KC is measured, not derived: on Zen 4 (32 KiB L1d, 1 MiB L2 per core) 384 keeps a B
+ * panel block at 24 KiB (AVX2, NR = 16) or 48 KiB (AVX-512, NR = 32); KC = 192 (the largest whose
+ * AVX-512 block fits L1 with room for the A rows) lost 5 % on deep-K layers (49x512x4608: 98 vs 104
+ * GFLOP/s), 256..1024 were flat within ~3 %, and fewer K blocks mean fewer reloads of C. It must not
+ * depend on M or N (the reduction order, hence the results, would change with the thread split).
+ * MC follows the L2 cache: the MC x KC slab of A takes a quarter of it (168 rows on Zen 4, where 96
+ * and 168 measured alike within 2 % on 512^3 and four conv-like shapes), at least 2 MR, at most 512.
  */
-enum { MTZ_GEMM_KC = 384, MTZ_GEMM_MC_ROWS = 96 };
+enum { MTZ_GEMM_KC = 384 };
+
+static size_t mtz_gemm_mc(size_t mr) {
+    size_t rows = mtz_cache_size(2) / 4 / (MTZ_GEMM_KC * sizeof(float));
+    if (rows > 512) rows = 512;
+    rows = rows / mr * mr;
+    return rows < 2 * mr ? 2 * mr : rows;
+}
 
 static mtz_gemm_config mtz_gemm_config_make(size_t mr, size_t nr, mtz_gemm_ukernel kernel) {
-    return (mtz_gemm_config){mr, nr, MTZ_GEMM_KC, (MTZ_GEMM_MC_ROWS + mr - 1) / mr * mr, kernel, NULL, 0, NULL};
+    return (mtz_gemm_config){mr, nr, MTZ_GEMM_KC, mtz_gemm_mc(mr), kernel, NULL, 0, NULL};
 }
 
 #if MTZ_HAVE_X86 /* only the x86 ISAs have row kernels so far */

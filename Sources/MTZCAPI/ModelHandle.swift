@@ -48,7 +48,8 @@ public func mtzModelOpenMemory(_ data: UnsafeRawPointer?, _ size: Int, _ model: 
         let data = try required(data, "data")
         guard size >= 0 else { throw APIError.invalidArgument("size \(UInt(bitPattern: size)) is larger than memory") }
         let bytes = Array(UnsafeRawBufferPointer(start: data, count: size))
-        let loaded = try InferenceModel(try ModelFile.decode(bytes))
+        let (decoded, packed) = try ModelFile.decodeWithPackedWeights(bytes)
+        let loaded = try InferenceModel(decoded, packedWeights: packed)
         model.pointee = ModelHandle(loaded).retainedPointer()
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import MTZCore
+import MTZRuntime
 
 /// `mtz inspect`: what a model holds and what its tasks share.
 struct InspectCommand: ParsableCommand {
@@ -24,8 +25,9 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let stored: Model
         let stats: ModelStatistics
+        let packed: [PackedWeights]
         do {
-            stored = try ModelFile.read(contentsOf: model)
+            (stored, packed) = try ModelFile.readWithPackedWeights(contentsOf: model)
             stats = try ModelStatistics(stored)
         } catch {
             throw report(error, context: model)
@@ -34,6 +36,15 @@ struct InspectCommand: ParsableCommand {
             try printJSON(InspectReport(path: model, model: stored, statistics: stats))
         } else {
             printText(stored, stats)
+            if !packed.isEmpty {
+                var isas: [String] = []
+                for v in packed {
+                    let name = KernelISA.allCases.first { $0.code == v.isa }?.rawValue ?? "isa \(v.isa)"
+                    if !isas.contains(name) { isas.append(name) }
+                }
+                let bytes = packed.reduce(0) { $0 + 4 * $1.values.count }
+                print("pre-packed convolution weights (mtz prepack): \(packed.count) for \(isas.joined(separator: ", ")), \(byteString(bytes))")
+            }
         }
     }
 

@@ -14,6 +14,6 @@ struct MTZ: ParsableCommand {
             Environment: MTZ_ISA=scalar|avx2|avx512|neon caps the kernels' instruction set.
             """,
         version: "0.1.0",
-        subcommands: [RunCommand.self, InspectCommand.self, BenchCommand.self, TrainCommand.self, EvalCommand.self, PackCommand.self, ZipCommand.self, ImportCommand.self, ExportCommand.self, RunTensorCommand.self, BenchModelCommand.self]
+        subcommands: [RunCommand.self, InspectCommand.self, BenchCommand.self, TrainCommand.self, EvalCommand.self, PackCommand.self, PrepackCommand.self, ZipCommand.self, ImportCommand.self, ExportCommand.self, RunTensorCommand.self, BenchModelCommand.self]
     )
 }

@@ -13,6 +13,14 @@ package final class InPlaceWeights: @unchecked Sendable {
     /// The mapping's owner, or the copy: whatever `pointer` points into.
     private let keepAlive: AnyObject
 
+    /// Weights packed at load: the buffer is kept alive and read in place.
+    package init(packed buffer: AlignedBuffer) {
+        pointer = UnsafePointer(buffer.pointer)
+        count = buffer.count
+        copiedCount = buffer.count
+        keepAlive = buffer
+    }
+
     package init(_ values: FloatStorage) throws(RuntimeError) {
         count = values.count
         if let (owner, offset) = values.mappedRegion {

@@ -26,18 +26,15 @@ public final class InferenceModel: Sendable {
     ///   faster).
     /// - Throws: `RuntimeError.invalidModel` for a structurally invalid model,
     ///   `RuntimeError.invalidOption` for an ISA the CPU cannot run.
-    public init(_ model: Model, isa: KernelISA? = nil, convolutions: ConvolutionPolicy = .automatic) throws(RuntimeError) {
+    /// - Parameter packedWeights: pre-packed convolution weights (a model file's `PACK` section, see
+    ///   `mtz prepack`): a convolution whose weights, geometry, algorithm and ISA match one maps it
+    ///   instead of packing at load; the others are packed as usual.
+    public init(_ model: Model, isa: KernelISA? = nil, convolutions: ConvolutionPolicy = .automatic,
+                packedWeights: [PackedWeights] = []) throws(RuntimeError) {
         let isa = isa ?? .selected
         guard isa.isSupported else { throw RuntimeError.invalidOption("ISA \(isa.rawValue) is not supported on this CPU or build") }
-        let optimized: Model
-        let shapes: [ValueShape]
-        do {
-            optimized = try model.optimized()
-            shapes = try optimized.validate()
-        } catch {
-            throw RuntimeError.invalidModel(error.message)
-        }
-        var packer = WeightPacker(model: optimized, isa: isa)
+        let (optimized, shapes) = try Self.deploymentForm(model)
+        var packer = WeightPacker(model: optimized, isa: isa, prepacked: packedWeights)
         var prepared: [PreparedNode] = []
         prepared.reserveCapacity(optimized.nodes.count)
         for (i, node) in optimized.nodes.enumerated() {
@@ -56,7 +53,8 @@ public final class InferenceModel: Sendable {
     /// Loads and prepares a `.mtz` file.
     /// - Throws: the file format's errors, or `RuntimeError`.
     public convenience init(contentsOf path: String, isa: KernelISA? = nil, convolutions: ConvolutionPolicy = .automatic) throws {
-        try self.init(try ModelFile.read(contentsOf: path), isa: isa, convolutions: convolutions)
+        let (model, packed) = try ModelFile.readWithPackedWeights(contentsOf: path)
+        try self.init(model, isa: isa, convolutions: convolutions, packedWeights: packed)
     }
 
     /// Task names in model order.
@@ -82,10 +80,9 @@ public final class InferenceModel: Sendable {
         case .input:
             return .input
         case .conv2d(let c):
-            let (x, stride) = input(0)
-            var params = try checked(windowParams(c.window, input: x, inputStride: stride, output: output, groups: c.groups), node)
-            let depthwise = c.groups > 1 && c.groups == x.channels && c.groups == c.outChannels
-            let algorithm = policy.algorithm(for: params, depthwise: depthwise)
+            let geometry = convolutionGeometry(node, c, output: output, shapes: shapes)
+            var params = try checked(geometry.params, node)
+            let algorithm = policy.algorithm(for: params, depthwise: geometry.depthwise)
             let packed = try packer.convolution(c, params: params, algorithm: algorithm)
             let workspace = switch algorithm {
             case .gemm: mtz_conv2d_workspace_size(packer.isa.raw, &params)
@@ -119,6 +116,27 @@ public final class InferenceModel: Sendable {
         case .batchNorm(let scale, let shift):
             return .scaleShift(scale: try packer.plain(scale), shift: try packer.plain(shift))
         }
+    }
+
+    /// The model as it runs (`Model.optimized()`: batch norms folded, activations fused, dead nodes
+    /// dropped) and the shape of each of its values.
+    static func deploymentForm(_ model: Model) throws(RuntimeError) -> (model: Model, shapes: [ValueShape]) {
+        do {
+            let optimized = try model.optimized()
+            return (optimized, try optimized.validate())
+        } catch {
+            throw RuntimeError.invalidModel(error.message)
+        }
+    }
+
+    /// A convolution node's kernel geometry (its input may be a channel range of another value).
+    static func convolutionGeometry(_ node: Node, _ c: Conv2D, output: ValueShape, shapes: [ValueShape])
+        -> (params: mtz_conv2d_params, depthwise: Bool) {
+        let r = node.inputs[0]
+        let source = shapes[r.node]
+        let x = ValueShape(height: source.height, width: source.width, channels: r.channelCount ?? (source.channels - r.channelOffset))
+        let params = windowParams(c.window, input: x, inputStride: source.channels, output: output, groups: c.groups)
+        return (params, c.groups > 1 && c.groups == x.channels && c.groups == c.outChannels)
     }
 
     /// The kernels' own geometry check, as a second line of defence behind `Model.validate()`.

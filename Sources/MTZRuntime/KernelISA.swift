@@ -32,6 +32,9 @@ public enum KernelISA: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// The ISA's code in a model file's `PACK` entries (the C enum's value).
+    public var code: UInt32 { raw.rawValue }
+
     /// The C enum value.
     package var raw: mtz_isa {
         switch self {

@@ -19,7 +19,8 @@ enum PreparedNode: @unchecked Sendable {
 
     struct Convolution {
         var params: mtz_conv2d_params
-        var packed: AlignedBuffer
+        /// Packed at load, or mapped from the file's pre-packed weights.
+        var packed: InPlaceWeights
         var algorithm: ConvolutionAlgorithm
         var activation: mtz_activation
         /// Floats of im2col or Winograd workspace one thread needs.
@@ -54,46 +55,43 @@ package func windowParams(_ w: Window, input: ValueShape, inputStride: Int, outp
 struct WeightPacker {
     let model: Model
     let isa: KernelISA
-    /// What a packed buffer was made from, besides its weight tensor.
+    /// What packed convolution weights were made from, besides their weight tensor.
     private struct PackKey: Equatable {
-        enum Kind: Equatable { case plain, convolution(ConvolutionAlgorithm) }
-        var kind: Kind
+        var algorithm: ConvolutionAlgorithm
         var bias = -1, inC = 0, groups = 0
     }
-    /// Per weight tensor, the buffers packed from it.
-    private var packed: [[(key: PackKey, buffer: AlignedBuffer)]]
+    /// Per weight tensor, the convolution weights packed from it (at load or mapped from the file).
+    private var convolutions: [[(key: PackKey, weights: InPlaceWeights)]]
+    /// Per weight tensor, its plain aligned copy (batch-norm scale and shift).
+    private var plainCopies: [AlignedBuffer?]
     private var inPlaceCache: [InPlaceWeights?]
+    /// The model file's pre-packed convolution weights (its `PACK` section).
+    private let prepacked: [PackedWeights]
 
-    init(model: Model, isa: KernelISA) {
+    init(model: Model, isa: KernelISA, prepacked: [PackedWeights] = []) {
         self.model = model
         self.isa = isa
-        packed = Array(repeating: [], count: model.weights.count)
+        self.prepacked = prepacked
+        convolutions = Array(repeating: [], count: model.weights.count)
+        plainCopies = Array(repeating: nil, count: model.weights.count)
         inPlaceCache = Array(repeating: nil, count: model.weights.count)
     }
 
-    /// Packs (or reuses) the convolution weights for `params`.
-    mutating func convolution(_ c: Conv2D, params: mtz_conv2d_params, algorithm: ConvolutionAlgorithm) throws(RuntimeError) -> AlignedBuffer {
-        let key = PackKey(kind: .convolution(algorithm), bias: c.bias ?? -1, inC: params.in_c, groups: params.groups)
-        if let hit = packed[c.weight].first(where: { $0.key == key }) { return hit.buffer }
-        var p = params
-        let size = switch algorithm {
-        case .gemm: mtz_conv2d_packed_size(isa.raw, &p)
-        case .depthwise: mtz_dwconv2d_packed_size(&p)
-        case .winograd: mtz_winograd_packed_size(isa.raw, &p)
-        }
-        let buffer = try AlignedBuffer(count: size, zeroed: false) // every packer writes every float
+    /// Packs (or reuses, or maps from the file's `PACK` section) the convolution weights for `params`.
+    mutating func convolution(_ c: Conv2D, params: mtz_conv2d_params, algorithm: ConvolutionAlgorithm) throws(RuntimeError) -> InPlaceWeights {
+        let key = PackKey(algorithm: algorithm, bias: c.bias ?? -1, inC: params.in_c, groups: params.groups)
+        if let hit = convolutions[c.weight].first(where: { $0.key == key }) { return hit.weights }
         let bias = c.bias.map { model.weights[$0].values }
-        model.weights[c.weight].values.withUnsafeBufferPointer { w in
-            withOptionalPointer(bias) { b in
-                switch algorithm {
-                case .gemm: mtz_conv2d_pack(isa.raw, &p, w.baseAddress, b, buffer.pointer)
-                case .depthwise: mtz_dwconv2d_pack(&p, w.baseAddress, b, buffer.pointer)
-                case .winograd: mtz_winograd_pack(isa.raw, &p, w.baseAddress, b, buffer.pointer)
-                }
-            }
+        let weights: InPlaceWeights
+        if let variant = Prepacking.match(prepacked, isa: isa, algorithm: algorithm, params: params,
+                                           weights: model.weights[c.weight].values, bias: bias) {
+            weights = try InPlaceWeights(variant.values)
+        } else {
+            weights = InPlaceWeights(packed: try Prepacking.pack(isa: isa, algorithm: algorithm, params: params,
+                                                                 weights: model.weights[c.weight].values, bias: bias))
         }
-        packed[c.weight].append((key, buffer))
-        return buffer
+        convolutions[c.weight].append((key, weights))
+        return weights
     }
 
     /// Fully connected weights `[out][in]` (or a bias) as the kernels read them: in place from the
@@ -107,26 +105,23 @@ struct WeightPacker {
 
     /// Copies a weight tensor into an aligned buffer (or reuses the copy).
     mutating func plain(_ index: Int) throws(RuntimeError) -> AlignedBuffer {
-        let key = PackKey(kind: .plain)
-        if let hit = packed[index].first(where: { $0.key == key }) { return hit.buffer }
+        if let hit = plainCopies[index] { return hit }
         let buffer = try AlignedBuffer(count: model.weights[index].elementCount)
         model.weights[index].values.withUnsafeBufferPointer { buffer.store($0) }
-        packed[index].append((key, buffer))
+        plainCopies[index] = buffer
         return buffer
     }
 
     /// Floats the prepared model holds in memory of its own: packed buffers and copies of weights
     /// that were not mapped.
     var packedFloats: Int {
-        packed.joined().reduce(0) { $0 + $1.buffer.count } + inPlaceCache.reduce(0) { $0 + ($1?.copiedCount ?? 0) }
+        inPlaceWeights.reduce(0) { $0 + $1.copiedCount } + plainCopies.reduce(0) { $0 + ($1?.count ?? 0) }
     }
 
-    /// Floats read in place from the mapped model file.
-    var mappedFloats: Int { inPlaceCache.reduce(0) { $0 + ($1.map { $0.copiedCount == 0 ? $0.count : 0 } ?? 0) } }
+    /// Floats read in place from the mapped model file (fully connected weights, pre-packed
+    /// convolution weights).
+    var mappedFloats: Int { inPlaceWeights.reduce(0) { $0 + ($1.copiedCount == 0 ? $1.count : 0) } }
+
+    private var inPlaceWeights: [InPlaceWeights] { convolutions.joined().map(\.weights) + inPlaceCache.compactMap { $0 } }
 }
 
-/// Lends a pointer to `storage`'s floats, or nil.
-private func withOptionalPointer<R>(_ storage: FloatStorage?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-    guard let storage else { return body(nil) }
-    return storage.withUnsafeBufferPointer { body($0.baseAddress) }
-}

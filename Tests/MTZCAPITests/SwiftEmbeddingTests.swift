@@ -11,7 +11,7 @@ import Testing
         func print(_ items: Any...) { printed.append(items.map { "\($0)" }.joined(separator: " ")) }
 
         // --- README.md, "Embedding (Swift)" (paths prefixed with `root`) ---
-        let model = try InferenceModel(contentsOf: root + "Models/lenet5-mnist-fashion-zipped.mtz")  // mmap, validate, pack
+        let model = try InferenceModel(contentsOf: root + "Models/lenet5-mnist-fashion-zipped.mtz")  // mmap, validate
         let session = try model.makeSession(tasks: ["mnist", "fashion"], threads: 1)       // one per thread
         let image = try ImageDecoder.decode(contentsOf: root + "Samples/mnist/test-0000-7.png")
         let scores = try session.run(image: image)                                         // task name -> [Float]

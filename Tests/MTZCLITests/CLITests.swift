@@ -63,6 +63,27 @@ import Testing
         #expect((images[0]["sharedSeconds"] as? Double ?? 0) > 0, "the zipped trunk is shared")
     }
 
+    @Test("mtz prepack: the copy maps its convolution weights, inspect lists them, results unchanged")
+    func prepack() throws {
+        let source = Self.root.appendingPathComponent("Models/lenet5-mnist-fashion-packed.mtz").path // no PACK section
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("mtz-prepack-\(getpid()).mtz").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let made = try Self.mtz(["prepack", source, "-o", out, "--isa", "all"])
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(made.stdout.contains("16 packed convolution weights for scalar, avx2, avx512, neon"), "\(made.stdout)")
+        let inspect = try Self.mtz(["inspect", out])
+        #expect(inspect.stdout.contains("pre-packed convolution weights (mtz prepack): 16 for scalar, avx2, avx512, neon"), "\(inspect.stdout)")
+        let bench = try Self.mtz(["bench", out, "--iterations", "2", "--json"])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any])
+        #expect(json["packedWeightBytes"] as? Int == 0, "every convolution mapped, every FC layer read in place")
+        let mnist = Self.root.appendingPathComponent("Samples/mnist/test-0000-7.png").path
+        let a = try Self.mtz(["run", source, mnist, "--json"]), b = try Self.mtz(["run", out, mnist, "--json"])
+        func scores(_ text: String) throws -> String {  // the JSON without its timings
+            text.split(separator: "\n").filter { !$0.lowercased().contains("seconds") && !$0.contains("\"model\"") }.joined(separator: "\n")
+        }
+        #expect(try scores(a.stdout) == scores(b.stdout))
+    }
+
     @Test("--tasks with one task prints only that task")
     func runOneTask() throws {
         let png = try #require(Self.samples("png").first)

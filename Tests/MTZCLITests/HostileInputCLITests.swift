@@ -127,6 +127,10 @@ import Testing
         (["zip", "MODEL", "MODEL", "-o", "MISSING", "--share", "conv1=2"], 64),
         (["zip", "MODEL", "MODEL", "-o", "MISSING", "--iterations", "="], 64),
         (["zip", "MODEL", "MODEL", "-o", "MISSING", "--share", "conv1=1,conv1=0"], 64),  // was accepted
+        (["prepack", "MODEL", "-o", "MISSING", "--isa", "avx3"], 64),
+        (["prepack", "MODEL", "-o", "MISSING", "--isa", "avx2,"], 64),
+        (["prepack", "MODEL", "-o", "MISSING", "--convolutions", "fast"], 64),
+        (["prepack", "CORRUPT_MODEL", "-o", "MISSING"], 65),
         (["zip", "MODEL", "MODEL", "-o", "MISSING", "--iterations", "fc1=1,fc1=2"], 64),
         (["run-tensor", "MODEL", "--input", "EMPTY", "--output-dir", "MISSING", "--layout", "nwhc"], 64),
     ]

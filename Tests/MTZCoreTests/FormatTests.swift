@@ -270,12 +270,74 @@ struct FormatTests {
         #expect(throws: Never.self) { try ModelFile.decode(b) }
 
         let optional = ModelWriter.Section(kind: SectionKind("XTRA"), flags: 0, bytes: [1, 2, 3])
-        let packed = ModelWriter.Section(kind: .packedWeights, flags: 0, bytes: [9, 9])
-        expectEqual(try ModelFile.decode(ModelWriter.encode(sampleModel(), extraSections: [optional, packed])), sampleModel())
+        expectEqual(try ModelFile.decode(ModelWriter.encode(sampleModel(), extraSections: [optional])), sampleModel())
+        // A PACK section is checked like every known section, even by readers that ignore its variants.
+        let garbage = ModelWriter.Section(kind: .packedWeights, flags: 0, bytes: [9, 9], alignment: 64)
+        #expect(refused(ModelWriter.encode(sampleModel(), extraSections: [garbage]))?.section == "PACK")
 
         let required = ModelWriter.Section(kind: SectionKind("XTRA"), bytes: [1, 2, 3])
         let e = refused(ModelWriter.encode(sampleModel(), extraSections: [required]))
         #expect(e?.description.contains("unknown required section kind 'XTRA'") == true)
+    }
+
+    /// Two packed variants (one without a bias) round-trip; plain decoding still gives the model.
+    private func packedVariants() -> [PackedWeights] {
+        [PackedWeights(isa: 2, algorithm: 2, layout: 1, inChannels: 3, outChannels: 6, kernelHeight: 3, kernelWidth: 3,
+                       groups: 1, weightCRC: 0xDEAD_BEEF, biasCRC: 0x1234_5678, values: FloatStorage(seededValues(100, seed: 7))),
+         PackedWeights(isa: 1, algorithm: 0, layout: 1, inChannels: 4, outChannels: 2, kernelHeight: 1, kernelWidth: 5,
+                       groups: 2, weightCRC: 7, biasCRC: nil, values: FloatStorage(seededValues(37, seed: 8)))]
+    }
+
+    @Test func packedWeightsRoundTrip() throws {
+        let bytes = try ModelFile.encode(sampleModel(), packedWeights: packedVariants())
+        let entry = section(bytes, "PACK")
+        #expect(entry.offset % 64 == 0 && u32(bytes, entry.entryOffset + 4) == 0) // 64-aligned, optional
+        let (model, packed) = try bytes.withUnsafeBytes { raw in try ModelReader.decodeWithPackedWeights(raw, owner: nil) }
+        expectEqual(model, sampleModel())
+        expectEqual(try ModelFile.decode(bytes), sampleModel())
+        #expect(packed.count == 2)
+        for (got, want) in zip(packed, packedVariants()) {
+            #expect(got.isa == want.isa && got.algorithm == want.algorithm && got.layout == want.layout)
+            #expect(got.inChannels == want.inChannels && got.outChannels == want.outChannels && got.groups == want.groups)
+            #expect(got.kernelHeight == want.kernelHeight && got.kernelWidth == want.kernelWidth)
+            #expect(got.weightCRC == want.weightCRC && got.biasCRC == want.biasCRC)
+            #expect(got.values.array == want.values.array)
+        }
+        // Every variant's floats start 64-byte aligned in the file (mapped, the kernels read them in place).
+        let first = Int(u64(bytes, entry.offset + 8 + 48))
+        #expect((entry.offset + first) % 64 == 0)
+        // Writing the model alone drops the section.
+        #expect(entries(try ModelFile.encode(sampleModel())).allSatisfy { $0.kind != "PACK" })
+    }
+
+    @Test func brokenPackedWeightsAreRefused() throws {
+        let bytes = try ModelFile.encode(sampleModel(), packedWeights: packedVariants())
+        let pack = section(bytes, "PACK").offset
+        let entry0 = pack + 8, entry1 = pack + 8 + 64
+        func broken(_ change: (inout [UInt8]) -> Void, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            var b = bytes
+            change(&b)
+            reseal(&b)
+            let e = refused(b, sourceLocation: sourceLocation)
+            #expect(e?.section == "PACK", sourceLocation: sourceLocation)
+            #expect(e?.description.contains(text) == true, "\(e?.description ?? "accepted")", sourceLocation: sourceLocation)
+        }
+        broken({ put32(&$0, pack, 2) }, "version 2 is not supported")
+        broken({ put32(&$0, pack + 4, 0xFFFF_FFFF) }, "exceeds")
+        broken({ put64(&$0, entry0 + 48, u64(bytes, entry0 + 48) + 4) }, "not 64-byte aligned")
+        broken({ put64(&$0, entry1 + 48, u64(bytes, entry0 + 48)) }, "overlaps another or lies outside")
+        broken({ put64(&$0, entry1 + 56, 1 << 20) }, "overlaps another or lies outside")
+        broken({ put64(&$0, entry1 + 48, 0xFFFF_FFFF_FFFF_FFC0) }, "overlaps another or lies outside") // no overflow
+        broken({ put64(&$0, entry1 + 56, u64(bytes, entry1 + 56) + 27) }, "followed by 64 bytes")       // eats its tail
+        broken({ put32(&$0, entry0 + 44, 1) }, "non-zero reserved")
+        broken({ put32(&$0, entry1 + 36, 5) }, "non-zero reserved")         // a bias CRC without the flag
+        broken({ put32(&$0, entry0 + 12, 0) }, "impossible geometry")        // in_c 0
+        broken({ put32(&$0, entry0 + 28, 4) }, "impossible geometry")        // groups > in_c
+        // Marked required: packed variants are a cache and must stay optional.
+        var b = bytes
+        put32(&b, section(bytes, "PACK").entryOffset + 4, 1)
+        reseal(&b)
+        #expect(refused(b)?.description.contains("must be optional") == true)
     }
 
     @Test func hugeCountsAreRefusedBeforeAllocating() throws {

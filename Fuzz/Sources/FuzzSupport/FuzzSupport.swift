@@ -10,8 +10,8 @@ public enum FuzzSupport {
     ///
     /// Models that decode but would take long to *run* (many FLOPs or large activations) are only
     /// prepared, not run: they are legitimate, merely too slow for thousands of executions a second.
-    public static func loadAndRun(_ model: Model) {
-        guard let loaded = try? InferenceModel(model) else { return }
+    public static func loadAndRun(_ model: Model, packedWeights: [PackedWeights] = []) {
+        guard let loaded = try? InferenceModel(model, packedWeights: packedWeights) else { return }
         guard isCheapToRun(loaded) else { return }
         guard let session = try? loaded.makeSession() else { return }
         let zeros = [Float](repeating: 0, count: loaded.inputCount)

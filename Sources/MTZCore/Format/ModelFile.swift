@@ -9,18 +9,24 @@ public enum ModelFile {
     /// Serialises a validated model. Throws ModelError if invalid.
     ///
     /// - Complexity: O(file size); the result holds every weight once.
-    public static func encode(_ model: Model) throws -> [UInt8] {
+    public static func encode(_ model: Model, packedWeights: [PackedWeights] = []) throws -> [UInt8] {
         try checkHost()
         _ = try model.validate()
-        return ModelWriter.encode(model)
+        guard packedWeights.count <= PackedWeightsSection.maxEntries else {
+            throw FormatError(.limit, "\(packedWeights.count) packed weight variants (at most \(PackedWeightsSection.maxEntries))")
+        }
+        let extra = packedWeights.isEmpty ? [] : [ModelWriter.Section(kind: .packedWeights, flags: 0,
+                                                                         bytes: PackedWeightsSection.encode(packedWeights),
+                                                                         alignment: ModelFileLayout.tensorAlignment)]
+        return ModelWriter.encode(model, extraSections: extra)
     }
 
     /// Validates, encodes and writes atomically: temp file in the same directory, write, fsync, rename; the temp file is removed on failure.
     ///
     /// - Throws: `ModelError` for an invalid model; `FormatError` (kind `.io`) naming the path and
     ///   the system error when the file cannot be written.
-    public static func write(_ model: Model, to path: String) throws {
-        let bytes = try encode(model)
+    public static func write(_ model: Model, packedWeights: [PackedWeights] = [], to path: String) throws {
+        let bytes = try encode(model, packedWeights: packedWeights)
         try AtomicFile.write(bytes, to: path)
     }
 
@@ -41,6 +47,19 @@ public enum ModelFile {
         }
     }
 
+    /// Like `read(contentsOf:)`, and also returns the file's pre-packed convolution weights (its
+    /// optional `PACK` section; empty when there is none), mapped like the weights.
+    public static func readWithPackedWeights(contentsOf path: String) throws -> (model: Model, packedWeights: [PackedWeights]) {
+        do {
+            try checkHost()
+            let file = try MappedFile(path: path)
+            // (An untyped closure: a typed-throws closure returning a tuple crashes Swift 6.3's SILGen.)
+            return try file.withUnsafeBytes { bytes in try ModelReader.decodeWithPackedWeights(bytes, owner: file) }
+        } catch let error as FormatError {
+            throw error.at(path: path)
+        }
+    }
+
     /// Decodes from bytes (weights copied into owned storage).
     ///
     /// - Throws: `FormatError` for layout, checksum or validation problems.
@@ -49,6 +68,13 @@ public enum ModelFile {
         return try bytes.withUnsafeBytes { (raw) throws(FormatError) -> Model in
             try ModelReader.decode(raw, owner: nil)
         }
+    }
+
+    /// Like `decode(_:)`, and also returns the pre-packed convolution weights of the `PACK` section
+    /// (copied, like the weights).
+    public static func decodeWithPackedWeights(_ bytes: [UInt8]) throws -> (model: Model, packedWeights: [PackedWeights]) {
+        try checkHost()
+        return try bytes.withUnsafeBytes { raw in try ModelReader.decodeWithPackedWeights(raw, owner: nil) }
     }
 
     private static func checkHost() throws(FormatError) {

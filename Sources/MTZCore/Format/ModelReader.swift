@@ -19,6 +19,13 @@ enum ModelReader {
     /// Decodes a model from `bytes`. With an `owner` (whose bytes are exactly `bytes`), weights
     /// borrow from it; otherwise they are copied into owned arrays.
     static func decode(_ bytes: UnsafeRawBufferPointer, owner: (any ByteRegionOwner)?) throws(FormatError) -> Model {
+        try decodeWithPackedWeights(bytes, owner: owner).model
+    }
+
+    /// Decodes a model and the packed weight variants of its optional `PACK` section (always
+    /// checked when present, whichever of the two entry points is used).
+    static func decodeWithPackedWeights(_ bytes: UnsafeRawBufferPointer, owner: (any ByteRegionOwner)?) throws(FormatError)
+        -> (model: Model, packedWeights: [PackedWeights]) {
         #if _endian(big)
         throw FormatError(.unsupportedHost, "big-endian hosts are not supported: .mtz files store little-endian float32 weights that are used in place")
         #else
@@ -34,10 +41,11 @@ enum ModelReader {
             case .metadata, .input, .graph, .tasks, .tensorDirectory, .tensorData:
                 found.append(e)
             case .packedWeights:
-                // Reserved for packed weight variants; this reader uses the canonical weights.
+                // Packed variants are an optional cache of what loading would compute: never required.
                 guard !e.isRequired else {
-                    throw FormatError(.malformed, "packed weight variants are marked required, but this reader does not support them", section: "\(e.kind)", offset: e.entryOffset)
+                    throw FormatError(.malformed, "packed weight variants are marked required; they must be optional", section: "\(e.kind)", offset: e.entryOffset)
                 }
+                found.append(e)
             default:
                 guard !e.isRequired else {
                     throw FormatError(.malformed, "unknown required section kind '\(e.kind)'", section: "\(e.kind)", offset: e.entryOffset)
@@ -71,7 +79,12 @@ enum ModelReader {
         } catch {
             throw FormatError(.invalidModel, "the model is invalid: \(error.message)", modelError: error)
         }
-        return model
+        var packed: [PackedWeights] = []
+        if found.contains(where: { $0.kind == .packedWeights }) {
+            var r = try reader(.packedWeights)
+            packed = try PackedWeightsSection.decode(&r, owner: owner)
+        }
+        return (model, packed)
         #endif
     }
 
