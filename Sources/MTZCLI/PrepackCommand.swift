@@ -12,7 +12,9 @@ struct PrepackCommand: ParsableCommand {
             panels, Winograd-transformed tiles), which costs time and memory of its own. This writes a \
             copy of MODEL with an optional PACK section holding those packed weights for each ISA \
             asked for; a load on a CPU of one of those ISAs, with the same convolution policy, maps them \
-            from the file like the other weights. The network and its results are unchanged; other \
+            from the file like the other weights. The network is unchanged and so are its results (bit \
+            for bit on the architecture that packed them; the Winograd weight transform of another ISA \
+            family may round a last bit differently); other \
             ISAs (and readers that do not know the section) pack at load as before. A variant is used \
             only for weights whose CRC-32 matches it, so a model changed afterwards (mtz train, mtz zip) \
             never runs stale packs; those commands write files without the section.

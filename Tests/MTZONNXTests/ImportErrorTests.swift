@@ -67,6 +67,15 @@ struct ImportErrorTests {
         }
     }
 
+    @Test("shape arithmetic on extreme integers: INT64_MIN/MAX clamp (ONNX's 'to the end'), others out of range")
+    func extremeInts() throws {
+        // abs(Int64.min) trapped here before (a FuzzONNX finding).
+        let t = ConstTensor(shape: [4], ints: [Int64.min, Int64.max, -5, 1 << 40])
+        #expect(try t.smallInts() == [-(1 << 40), 1 << 40, -5, 1 << 40])
+        #expect(throws: ONNXError.self) { try ConstTensor(shape: [1], ints: [Int64.min + 1]).smallInts() }
+        #expect(throws: ONNXError.self) { try ConstTensor(shape: [1], ints: [(1 << 40) + 1]).smallInts() }
+    }
+
     @Test("garbage bytes are malformed")
     func garbage() {
         var rng = SystemRandomNumberGenerator()

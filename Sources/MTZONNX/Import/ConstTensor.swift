@@ -65,7 +65,8 @@ struct ConstTensor: Sendable {
     func smallInts() throws(ONNXError) -> [Int] {
         var out: [Int] = []
         for v in try ints() {
-            guard abs(v) <= 1 << 40 || v == Int64.max || v == Int64.min else {
+            // `magnitude`, not `abs`: abs(Int64.min) traps (found by FuzzONNX).
+            guard v.magnitude <= 1 << 40 || v == Int64.max || v == Int64.min else {
                 throw ONNXError(.unsupported, "integer value \(v) is out of range")
             }
             out.append(v == Int64.max ? Int(1 << 40) : v == Int64.min ? -Int(1 << 40) : Int(v))
