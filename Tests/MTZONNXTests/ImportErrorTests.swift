@@ -74,6 +74,15 @@ struct ImportErrorTests {
         #expect(try t.smallInts() == [-(1 << 40), 1 << 40, -5, 1 << 40])
         #expect(throws: ONNXError.self) { try ConstTensor(shape: [1], ints: [Int64.min + 1]).smallInts() }
         #expect(throws: ONNXError.self) { try ConstTensor(shape: [1], ints: [(1 << 40) + 1]).smallInts() }
+        // The same check on node attributes (the same abs(Int64.min) trap was there).
+        var node = Onnx_NodeProto()
+        var one = Onnx_AttributeProto(), many = Onnx_AttributeProto()
+        (one.name, one.type, one.i) = ("axis", .int, Int64.min)
+        (many.name, many.type, many.ints) = ("pads", .ints, [Int64.min, Int64.max, Int64.min + 1])
+        node.attribute = [one, many]
+        let attributes = try Attributes(node)
+        #expect(throws: ONNXError.self) { try attributes.int("axis") }
+        #expect(throws: ONNXError.self) { try attributes.ints("pads") }  // Int64.min + 1 is out of range
     }
 
     @Test("garbage bytes are malformed")

@@ -22,7 +22,7 @@ struct Attributes {
     func int(_ name: String) throws(ONNXError) -> Int? {
         guard let a = byName[name] else { return nil }
         guard a.type == .int || (a.type == .undefined && a.hasI) else { throw wrongType(name, "an integer") }
-        guard abs(a.i) <= 1 << 40 else { throw ONNXError(.unsupported, "attribute '\(name)' = \(a.i) is out of range") }
+        guard a.i.magnitude <= 1 << 40 else { throw ONNXError(.unsupported, "attribute '\(name)' = \(a.i) is out of range") }
         return Int(a.i)
     }
 
@@ -32,7 +32,7 @@ struct Attributes {
         guard a.ints.count <= 64 else { throw ONNXError(.limit, "attribute '\(name)' has \(a.ints.count) values") }
         var out: [Int] = []
         for v in a.ints {
-            guard abs(v) <= 1 << 40 || v == Int64.max || v == Int64.min else { throw ONNXError(.unsupported, "attribute '\(name)' value \(v) is out of range") }
+            guard v.magnitude <= 1 << 40 || v == Int64.max || v == Int64.min else { throw ONNXError(.unsupported, "attribute '\(name)' value \(v) is out of range") }
             out.append(v == Int64.max ? 1 << 40 : v == Int64.min ? -(1 << 40) : Int(v))
         }
         return out
