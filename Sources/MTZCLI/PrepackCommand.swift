@@ -57,11 +57,11 @@ struct PrepackCommand: ParsableCommand {
         let loaded: Model
         do { loaded = try ModelFile.read(contentsOf: model) } catch { throw report(error, context: model) }
         do {
-            let variants = try Prepacking.variants(for: loaded, isas: try isas(),
-                                                    convolutions: ConvolutionPolicy(rawValue: convolutions)!)
+            let targets = try isas()
+            let variants = try Prepacking.variants(for: loaded, isas: targets, convolutions: ConvolutionPolicy(rawValue: convolutions)!)
             try ModelFile.write(loaded, packedWeights: variants, to: output)
             let bytes = variants.reduce(0) { $0 + 4 * $1.values.count }
-            let isaNames = try isas().map(\.rawValue).joined(separator: ", ")
+            let isaNames = targets.map(\.rawValue).joined(separator: ", ")
             print("wrote \(output): \(variants.count) packed convolution weights for \(isaNames), \(grouped(bytes)) bytes")
         } catch {
             throw report(error)

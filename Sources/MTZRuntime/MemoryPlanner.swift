@@ -32,9 +32,11 @@ enum MemoryPlanner {
         var busy: [(start: Int, end: Int)] = []
         for i in order {
             let r = requests[i]
+            let end = min(max(r.last, r.first, 0) + 1, aliveAt.count)
+            let lifetime = min(max(r.first, 0), end)..<end // the steps it is alive, inside the plan
             // Intervals of placed tensors alive at the same time, by offset.
             busy.removeAll(keepingCapacity: true)
-            for step in max(r.first, 0)...max(r.last, r.first, 0) where step < aliveAt.count {
+            for step in lifetime {
                 for j in aliveAt[step] where seenBy[j] != i {
                     seenBy[j] = i
                     busy.append((offsets[j], offsets[j] + aligned(requests[j].size)))
@@ -54,7 +56,7 @@ enum MemoryPlanner {
             }
             let candidate = best?.offset ?? cursor
             offsets[i] = candidate
-            for step in max(r.first, 0)...max(r.last, r.first, 0) where step < aliveAt.count { aliveAt[step].append(i) }
+            for step in lifetime { aliveAt[step].append(i) }
             arena = max(arena, candidate + aligned(r.size))
         }
         return (offsets, arena)

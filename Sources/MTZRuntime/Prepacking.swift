@@ -16,16 +16,18 @@ public enum Prepacking {
         let (optimized, shapes) = try InferenceModel.deploymentForm(model)
         var result: [PackedWeights] = []
         for isa in isas {
-            var done: [(weight: Int, bias: Int?, algorithm: ConvolutionAlgorithm, inC: Int, groups: Int)] = []
+            // The load-time packer, so that nodes sharing weights share one variant exactly as they
+            // share one packed buffer at load.
+            var packer = WeightPacker(model: optimized, isa: isa)
+            var done: [InPlaceWeights] = []
             for (i, node) in optimized.nodes.enumerated() {
                 guard case .conv2d(let c) = node.op else { continue }
                 let (params, depthwise) = InferenceModel.convolutionGeometry(node, c, output: shapes[i], shapes: shapes)
                 let algorithm = policy.algorithm(for: params, depthwise: depthwise)
-                guard !done.contains(where: { $0.weight == c.weight && $0.bias == c.bias && $0.algorithm == algorithm &&
-                                              $0.inC == params.in_c && $0.groups == params.groups }) else { continue }
-                done.append((c.weight, c.bias, algorithm, params.in_c, params.groups))
+                let buffer = try packer.convolution(c, params: params, algorithm: algorithm)
+                guard !done.contains(where: { $0 === buffer }) else { continue }
+                done.append(buffer)
                 let weights = optimized.weights[c.weight].values, bias = c.bias.map { optimized.weights[$0].values }
-                let buffer = try pack(isa: isa, algorithm: algorithm, params: params, weights: weights, bias: bias)
                 result.append(PackedWeights(
                     isa: isa.code, algorithm: code(algorithm), layout: layoutVersion, inChannels: params.in_c,
                     outChannels: params.out_c, kernelHeight: params.kernel_h, kernelWidth: params.kernel_w, groups: params.groups,

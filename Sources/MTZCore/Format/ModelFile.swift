@@ -36,15 +36,7 @@ public enum ModelFile {
     /// so the whole file is read once.
     /// - Throws: `FormatError` (its `path` set) for I/O, layout, checksum or validation problems.
     public static func read(contentsOf path: String) throws -> Model {
-        do {
-            try checkHost()
-            let file = try MappedFile(path: path)
-            return try file.withUnsafeBytes { (bytes) throws(FormatError) -> Model in
-                try ModelReader.decode(bytes, owner: file)
-            }
-        } catch let error as FormatError {
-            throw error.at(path: path)
-        }
+        try readWithPackedWeights(contentsOf: path).model
     }
 
     /// Like `read(contentsOf:)`, and also returns the file's pre-packed convolution weights (its
@@ -64,10 +56,7 @@ public enum ModelFile {
     ///
     /// - Throws: `FormatError` for layout, checksum or validation problems.
     public static func decode(_ bytes: [UInt8]) throws -> Model {
-        try checkHost()
-        return try bytes.withUnsafeBytes { (raw) throws(FormatError) -> Model in
-            try ModelReader.decode(raw, owner: nil)
-        }
+        try decodeWithPackedWeights(bytes).model
     }
 
     /// Like `decode(_:)`, and also returns the pre-packed convolution weights of the `PACK` section

@@ -18,12 +18,8 @@ enum ModelReader {
 
     /// Decodes a model from `bytes`. With an `owner` (whose bytes are exactly `bytes`), weights
     /// borrow from it; otherwise they are copied into owned arrays.
-    static func decode(_ bytes: UnsafeRawBufferPointer, owner: (any ByteRegionOwner)?) throws(FormatError) -> Model {
-        try decodeWithPackedWeights(bytes, owner: owner).model
-    }
-
-    /// Decodes a model and the packed weight variants of its optional `PACK` section (always
-    /// checked when present, whichever of the two entry points is used).
+    /// The packed weight variants of the optional `PACK` section come along (checked whenever the
+    /// section is present, even by callers that only want the model).
     static func decodeWithPackedWeights(_ bytes: UnsafeRawBufferPointer, owner: (any ByteRegionOwner)?) throws(FormatError)
         -> (model: Model, packedWeights: [PackedWeights]) {
         #if _endian(big)
