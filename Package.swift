@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "MTZCoreTests", dependencies: ["MTZCore", "CMTZChecksum", "MTZTestSupport"]),
         .testTarget(name: "MTZImageTests", dependencies: ["MTZImage", "MTZCore", "MTZTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MTZRuntimeTests", dependencies: ["MTZRuntime", "MTZCore", "MTZImage", "MTZTestSupport", "CMTZAllocationCounter"]),
-        .testTarget(name: "MTZTrainingTests", dependencies: ["MTZTraining", "MTZCore", "MTZRuntime", "MTZTestSupport", "CMTZKernels"]),
+        .testTarget(name: "MTZTrainingTests", dependencies: ["MTZTraining", "MTZCore", "MTZImage", "MTZRuntime", "MTZTestSupport", "CMTZKernels"]),
         .testTarget(name: "MTZCompilerTests", dependencies: ["MTZCompiler", "MTZTraining", "MTZCore", "MTZTestSupport"]),
         .testTarget(name: "MTZONNXTests", dependencies: ["MTZONNX", "MTZCore", "MTZRuntime", "MTZTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MTZCLITests", dependencies: ["MTZCLI", "MTZTestSupport"]),

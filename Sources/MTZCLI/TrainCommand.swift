@@ -64,6 +64,15 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Every N iterations, record each task's error on the held-out images (reported with --json).")
     var evalEvery: Int?
 
+    @Option(name: .long, help: "Distil teachers: one trained single-task .mtz per dataset, in --dataset order, whose outputs each task learns besides its labels (--distill, --temperature).")
+    var teachers: String?
+
+    @Option(name: .long, help: "With --teachers: the share (0...1) of each task's loss that learns its teacher's class probabilities; the labels get the rest.")
+    var distill: Float = 0.5
+
+    @Option(name: .long, help: "With --teachers: softening temperature of the distillation.")
+    var temperature: Float = 4
+
     @Flag(name: .long, help: "Print a JSON report on stdout instead of text.")
     var json = false
 
@@ -84,6 +93,11 @@ struct TrainCommand: ParsableCommand {
         if let task, task.isEmpty { throw ValidationError("--task is empty") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         guard holdout >= 0 else { throw ValidationError("--holdout must be >= 0") }
+        if let teachers, taskList(teachers).count != sets.count {
+            throw ValidationError("--teachers needs one model per dataset (\(sets.count)), got \(taskList(teachers).count)")
+        }
+        guard (0...1).contains(distill) else { throw ValidationError("--distill must be in 0...1") }
+        guard temperature > 0, temperature <= 100 else { throw ValidationError("--temperature must be in (0, 100]") }
     }
 
     func run() throws {
@@ -143,13 +157,30 @@ struct TrainCommand: ParsableCommand {
             let sizes = names.map { "\($0) \(train[$0]!.count)" }.joined(separator: ", ")
             print("training \(arch.rawValue)\(names.count > 1 ? " (shared trunk, \(names.count) heads)" : "") on \(sizes) images, \(epochs) epochs, batch \(batch)\(names.count > 1 ? " per task" : ""), lr \(lr) (\(schedule)), seed \(seed), \(grouped(trainable.parameterCount)) parameters")
         }
+        var taskData = train.mapValues { TaskData(images: $0) }
+        if let teachers {
+            for (name, path) in zip(names, taskList(teachers)) {
+                do {
+                    let teacher = try ModelFile.read(contentsOf: path)
+                    guard teacher.tasks.count == 1 else {
+                        throw TrainingError.invalidOption("it has \(teacher.tasks.count) tasks; --teachers takes single-task models")
+                    }
+                    let (values, classes) = try Distillation.teacherLogProbabilities(
+                        of: InferenceModel(teacher), task: teacher.tasks[0].name, images: train[name]!, threads: 2)
+                    taskData[name]!.distillation = try Distillation(teacher: values, classes: classes, weight: distill, temperature: temperature)
+                } catch {
+                    throw report(error, context: path)
+                }
+            }
+            if !json { print("distilling \(taskList(teachers).joined(separator: ", ")) (weight \(distill), temperature \(temperature))") }
+        }
         let line = ProgressLine()
         var epochResults: [EpochResult] = []
         var checkpoints: [Checkpoint] = []
         var iterations = 0
         func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(max(values.count, 1)) }
         do {
-            _ = try trainer.train(train.mapValues { TaskData(images: $0) }, afterEpoch: { report in
+            _ = try trainer.train(taskData, afterEpoch: { report in
                 line.clear()
                 var perTask: [String: TaskEpoch] = [:]
                 for name in names {

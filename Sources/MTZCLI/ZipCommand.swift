@@ -27,8 +27,10 @@ struct ZipCommand: ParsableCommand {
             Defaults: --share 1 (every hidden layer fully); retraining budgets growing from 50 iterations \
             (first layer) to 400 (last hidden layer) plus 2000 final iterations, SGD with momentum 0.9, lr 0.01 \
             (0.001 for residual networks) decaying by a cosine within each budget, weight decay 5e-4, batch 64 \
-            per task; balanced Hessians, damping 1e-4. `--momentum 0 --schedule constant --weight-decay 0 \
-            --final-iterations 0 --no-balance-hessians` is the paper's plain setting.
+            per task; half of each task's loss distilled from its original network's outputs at temperature 4 \
+            (--distill 0.5 --temperature 4: the zipped network learns what the originals predict, not only the \
+            labels; --distill 0 for residual networks, where it slowed recovery); balanced Hessians, damping 1e-4. `--momentum 0 --schedule constant --weight-decay 0 \
+            --final-iterations 0 --distill 0 --no-balance-hessians` is the paper's plain setting.
             Residual networks: layers tied by a residual add share the same neurons; batch norms are folded \
             into the layers before zipping.
 
@@ -87,6 +89,12 @@ struct ZipCommand: ParsableCommand {
     @Option(name: .long, help: "Joint retraining iterations after the last zipped layer, on top of its own budget (scaled by --iteration-scale).")
     var finalIterations: Int = 2000
 
+    @Option(name: .long, help: "Knowledge distillation during retraining: the share (0...1) of each task's loss that teaches it its original network's class probabilities (softened by --temperature); the labels get the rest (0 = labels only, as in the paper). Default 0.5; 0 for residual networks.")
+    var distill: Float?
+
+    @Option(name: .long, help: "Softening temperature of --distill.")
+    var temperature: Float = 4
+
     @Option(name: .long, help: "Hessian damping λ (times trace/dimension).")
     var damping: Double = 1e-4
 
@@ -135,6 +143,8 @@ struct ZipCommand: ParsableCommand {
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be positive") }
         guard (0..<1).contains(momentum) else { throw ValidationError("--momentum must be in [0, 1)") }
         guard damping > 0, damping.isFinite else { throw ValidationError("--damping must be positive") }
+        if let distill, !(0...1).contains(distill) { throw ValidationError("--distill must be in 0...1") }
+        guard temperature > 0, temperature <= 100 else { throw ValidationError("--temperature must be in (0, 100]") }
         guard (1...60000).contains(hessianImages) else { throw ValidationError("--hessian-images must be in 1...60000") }
         guard validationImages >= 1 else { throw ValidationError("--validation-images must be at least 1") }
         if let m = maxErrorIncrease, !(m >= 0 && m <= 100) { throw ValidationError("--max-error-increase must be in 0...100 (percentage points)") }
@@ -220,6 +230,8 @@ struct ZipCommand: ParsableCommand {
         options.weightDecay = weightDecay
         options.finalIterations = finalIterations
         options.maxCandidates = maxCandidates
+        options.distillation = distill
+        options.temperature = temperature
         let line = ProgressLine()
         let result: (model: Model, report: ZipReport)
         do {
@@ -234,6 +246,10 @@ struct ZipCommand: ParsableCommand {
                     let elapsed = clockString(Double(Clock.now &- started) * 1e-9)
                     print("[\(elapsed)] \(candidate)validation error: \(errors): \(fits ? "within" : "over") budget")
                     fflush(nil)   // a log file sees each verdict as it comes
+                    return
+                }
+                if p.phase == .teaching {
+                    line.show("original network of \(p.layer): teacher outputs \(p.iteration)/\(p.iterations) images", force: false)
                     return
                 }
                 let text = candidate + "layer \(p.layerIndex + 1)/\(p.layerCount) \(p.layer): \(p.phase.rawValue)"
@@ -257,7 +273,8 @@ struct ZipCommand: ParsableCommand {
             throw report(error, context: output)
         }
         let r = result.report
-        print("zipped \(r.tasks.joined(separator: " + ")) with \(r.method) in \(String(format: "%.1f", r.seconds)) s")
+        let taught = r.distillation.map { String(format: ", distilling the originals (weight %g, temperature %g)", $0, r.temperature ?? 0) } ?? ""
+        print("zipped \(r.tasks.joined(separator: " + ")) with \(r.method)\(taught) in \(String(format: "%.1f", r.seconds)) s")
         for t in r.tasks { print(String(format: "  %@: original validation error %.2f %%", t, 100 * (r.originalError[t] ?? .nan))) }
         for l in r.layers {
             let before = r.tasks.map { String(format: "%.2f", 100 * (l.errorBeforeRetraining[$0] ?? .nan)) }.joined(separator: "/")

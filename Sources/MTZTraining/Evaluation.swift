@@ -39,33 +39,47 @@ public enum Evaluation {
     public static func topOneError(of model: InferenceModel, task: String, dataset: DatasetName, images: LabeledImages, threads: Int = 1) throws -> Result {
         let start = DispatchTime.now().uptimeNanoseconds
         let threads = max(1, min(threads, images.count))
-        let sessions = try (0..<threads).map { _ in try model.makeSession(tasks: [task]) }
-        let preprocessor = Preprocessor(spec: model.model.input)
         // One slot per thread, written only by that thread.
         let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
         counts.initialize(repeating: 0)
         defer { counts.deallocate() }
-        let chunk = (images.count + threads - 1) / threads
-        let work = { (t: Int) in
-            let session = sessions[t]
-            var input = [Float](repeating: 0, count: model.inputCount)
-            var wrong = 0
-            for i in (t * chunk)..<min(images.count, (t + 1) * chunk) {
-                input.withUnsafeMutableBufferPointer { preprocessor.run(images.grayImage(at: i), into: $0) }
-                let predicted = input.withUnsafeBufferPointer { p -> Int in
-                    (try? session.run(input: p)).map { _ in
-                        (try? session.withOutput(of: task) { out in out.indices.max { out[$0] < out[$1] } ?? -1 }) ?? -1
-                    } ?? -1
-                }
-                if predicted != Int(images.labels[i]) { wrong += 1 }
-            }
-            counts[t] = wrong
+        try forEachOutput(of: model, task: task, images: images, threads: threads) { t, i, out in
+            let predicted = out.flatMap { out in out.indices.max { out[$0] < out[$1] } } ?? -1
+            if predicted != Int(images.labels[i]) { counts[t] += 1 }
         }
-        let box = UncheckedSendable(work)
-        DispatchQueue.concurrentPerform(iterations: threads) { box.value($0) }
         let errors = counts.reduce(0, +)
         return Result(task: task, dataset: dataset.rawValue, images: images.count, errors: errors,
                       errorRate: Double(errors) / Double(max(images.count, 1)),
                       seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+    }
+
+    /// Runs `task` of `model` on every image with `threads` sessions that split the images, and
+    /// hands each image's output to `body(thread, index, output)` on the thread that ran it (nil
+    /// output: the run failed). `body` runs concurrently for different threads; each index comes
+    /// once. `progress` is told about how many images are done (estimated from thread 0's share,
+    /// every 256 of its images, and once at the end).
+    static func forEachOutput(of model: InferenceModel, task: String, images: LabeledImages, threads: Int,
+                              progress: ((Int) -> Void)? = nil,
+                              _ body: (_ thread: Int, _ index: Int, _ output: UnsafeBufferPointer<Float>?) -> Void) throws {
+        let threads = max(1, min(threads, images.count))
+        let sessions = try (0..<threads).map { _ in try model.makeSession(tasks: [task]) }
+        let preprocessor = Preprocessor(spec: model.model.input)
+        let chunk = (images.count + threads - 1) / threads
+        withoutActuallyEscaping(body) { body in
+            let work = { (t: Int) in
+                let session = sessions[t]
+                var input = [Float](repeating: 0, count: model.inputCount)
+                for i in (t * chunk)..<min(images.count, (t + 1) * chunk) {
+                    input.withUnsafeMutableBufferPointer { preprocessor.run(images.grayImage(at: i), into: $0) }
+                    let ran = input.withUnsafeBufferPointer { (try? session.run(input: $0)) != nil }
+                    if !ran || (try? session.withOutput(of: task, { body(t, i, $0) })) == nil { body(t, i, nil) }
+                    let done = i + 1 - t * chunk
+                    if t == 0, done % 256 == 0 { progress?(min(images.count, done * threads)) }
+                }
+            }
+            let box = UncheckedSendable(work)
+            DispatchQueue.concurrentPerform(iterations: threads) { box.value($0) }
+        }
+        progress?(images.count)
     }
 }

@@ -272,8 +272,21 @@ import Testing
         r = try CLITests.mtz(["zip", a, b, "--iteration-scale", "0.05", "--hessian-images", "100", "--report", reportPath, "-o", z])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("fc1: 300/300 shared"), "\(r.stdout)")
+        #expect(r.stdout.contains("distilling the originals (weight 0.5, temperature 4)"), "\(r.stdout)")
         let zipReport = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: reportPath))) as? [String: Any])
         #expect((zipReport["layers"] as? [[String: Any]])?.count == 2)
+        #expect(zipReport["distillation"] as? Double == 0.5 && zipReport["temperature"] as? Double == 4)
+        r = try CLITests.mtz(["zip", a, b, "--distill", "1.5", "-o", z])
+        #expect(r.status == 64 && r.stderr.contains("--distill"), "\(r.stderr)")
+        // A network trained to imitate a teacher (besides its labels); teachers must be single-task, one per dataset.
+        r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "mnist", "--limit", "300", "--holdout", "50", "--epochs", "1",
+                              "--teachers", a, "-o", try Self.path("student.mtz")])
+        #expect(r.status == 0 && r.stdout.contains("distilling \(a)"), "\(r.stdout) \(r.stderr)")
+        r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "mnist", "--teachers", "\(a),\(b)", "-o", try Self.path("student.mtz")])
+        #expect(r.status == 64 && r.stderr.contains("one model per dataset"), "\(r.stderr)")
+        r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "mnist", "--limit", "300", "--holdout", "50", "--epochs", "1",
+                              "--teachers", ab, "-o", try Self.path("student.mtz")])
+        #expect(r.status == 64 && r.stderr.contains("single-task"), "\(r.stderr)")
         r = try CLITests.mtz(["inspect", z, "--json"])
         let stats = try #require((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["statistics"] as? [String: Any])
         #expect((stats["savedFraction"] as? Double ?? 0) > 0.45)

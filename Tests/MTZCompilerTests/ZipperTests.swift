@@ -35,6 +35,7 @@ import Testing
         #expect(phases.isSuperset(of: ["Hessians", "pairing", "retraining", "validating"]))
         #expect(report.layers.map(\.name) == ["fc1", "fc2"])
         #expect(report.layers.map(\.shared) == [300, 100])
+        #expect(report.distillation == 0.5 && report.temperature == 4, "chains distil their originals by default")
         for layer in report.layers {
             #expect(layer.iterations > 0 && layer.cost != nil)
             for task in ["digits", "clothes"] { #expect(layer.errorAfterRetraining[task]! < 0.6, "\(layer.name) \(task)") }
@@ -50,6 +51,39 @@ import Testing
         let testB = try Dataset.load(.fashion, split: .test).subset(0..<300)
         #expect(try Evaluation.topOneError(of: loaded, task: "digits", dataset: .mnist, images: testA).errorRate < 0.5)
         #expect(try Evaluation.topOneError(of: loaded, task: "clothes", dataset: .fashion, images: testB).errorRate < 0.6)
+    }
+
+    @Test("distillation retrains towards the original networks: with every training label wrong, distilling alone keeps both tasks working")
+    func distillation() throws {
+        let (a, imagesA) = try Self.trained(seed: 1, task: "digits", dataset: .mnist, count: 1200)
+        let (b, imagesB) = try Self.trained(seed: 2, task: "clothes", dataset: .fashion, count: 1200)
+        func shifted(_ x: LabeledImages) -> LabeledImages {
+            LabeledImages(rows: x.rows, cols: x.cols, pixels: x.pixels, labels: x.labels.map { ($0 + 1) % 10 })
+        }
+        let data = ["digits": shifted(imagesA), "clothes": shifted(imagesB)]
+        let testA = try Dataset.load(.mnist, split: .test).subset(0..<300)
+        let testB = try Dataset.load(.fashion, split: .test).subset(0..<300)
+        func zipped(distill: Float) throws -> (digits: Double, clothes: Double, report: ZipReport) {
+            var options = Self.options(.mtz)
+            options.iterationScale = 0.5
+            options.distillation = distill
+            options.temperature = 2
+            let (model, report) = try Zipper(models: [a, b], trainingData: data, options: options).run()
+            let loaded = try InferenceModel(model)
+            return (try Evaluation.topOneError(of: loaded, task: "digits", dataset: .mnist, images: testA).errorRate,
+                    try Evaluation.topOneError(of: loaded, task: "clothes", dataset: .fashion, images: testB).errorRate, report)
+        }
+        let taught = try zipped(distill: 1), labelled = try zipped(distill: 0)
+        #expect(taught.report.distillation == 1 && taught.report.temperature == 2 && labelled.report.distillation == nil)
+        #expect(taught.digits < 0.3 && taught.clothes < 0.45, "distilled: \(taught.digits), \(taught.clothes)")
+        #expect(labelled.digits > taught.digits + 0.2 && labelled.clothes > taught.clothes + 0.2,
+                "the wrong labels alone: \(labelled.digits), \(labelled.clothes); distilled: \(taught.digits), \(taught.clothes)")
+        var bad = Self.options(.mtz)
+        bad.distillation = 1.5
+        #expect(throws: ZipError.self) { try Zipper(models: [a, b], trainingData: data, options: bad) }
+        bad.distillation = 0.5
+        bad.temperature = 0
+        #expect(throws: ZipError.self) { try Zipper(models: [a, b], trainingData: data, options: bad) }
     }
 
     @Test("partial sharing, baselines and the no-retraining mode all produce valid models", arguments: [ZipMethod.euclidean, .random, .mtzAverage])
@@ -214,6 +248,7 @@ import Testing
         options.hessianImages = 2
         let (model, report) = try Zipper(models: models, trainingData: ["a": images, "b": images], options: options).run()
         #expect(report.layers.count == 9)
+        #expect(report.distillation == nil, "residual networks retrain on their labels alone by default")
         #expect(report.layers.filter { $0.retrainedWith != nil }.map(\.name) == ["stem/conv", "block1.1/conv", "block2.2/conv", "block3.2/conv"])
         #expect(report.layers.allSatisfy { $0.shared == $0.neurons })
         let stats = try ModelStatistics(model)

@@ -75,6 +75,14 @@ public struct ZipOptions: Sendable {
     public var schedule: LearningRateSchedule = .cosine
     /// L2 weight decay of the retraining.
     public var weightDecay: Float = 5e-4
+    /// Knowledge distillation during retraining: the share of each task's loss that teaches it its
+    /// original network's class probabilities (0 = labels only, as in the paper; 1 = the originals
+    /// only). nil: 0.5, or 0 for residual networks. Distilling recovers more of the LeNets'
+    /// accuracy per iteration, but slowed the residual CNNs' recovery at their smaller learning
+    /// rate (docs/EXPERIMENTS.md).
+    public var distillation: Float?
+    /// Softening temperature of the distillation.
+    public var temperature: Float = 4
     /// Joint retraining iterations after the last zipped layer, on top of its own budget (scaled by
     /// `iterationScale` like every budget).
     public var finalIterations: Int = 2000
@@ -99,7 +107,8 @@ public struct ZipOptions: Sendable {
 
     /// Creates options; defaults follow MTZ.md (few iterations for early layers, more for late ones),
     /// with SGD momentum 0.9, a cosine learning-rate decay per layer, weight decay 5·10⁻⁴, balanced
-    /// Hessians and 2000 final iterations (docs/EXPERIMENTS.md shows why).
+    /// Hessians, 2000 final iterations and half of each task's loss distilled from its original
+    /// network at temperature 4 (docs/EXPERIMENTS.md shows why).
     public init(share: ShareSpec = .uniform(1), method: ZipMethod = .mtz, iterations: [String: Int] = [:], iterationScale: Double = 1,
                 batchSize: Int = 64, learningRate: Float? = nil, momentum: Float = 0.9, damping: Double = 1e-4, hessianImages: Int = 2000,
                 perChannelHessian: Bool = false, validationImages: Int = 5000, seed: UInt64 = 1, maxErrorIncrease: Double? = nil) {

@@ -75,6 +75,10 @@ public struct ZipReport: Sendable, Codable {
     }
 
     public var method: String
+    /// Retraining with distillation from the original networks: the weight of its loss term and its
+    /// temperature (nil: labels only).
+    public var distillation: Float? = nil
+    public var temperature: Float? = nil
     public var tasks: [String]
     /// Validation error of each original network.
     public var originalError: [String: Double]

@@ -12,6 +12,9 @@ public struct ZipProgress: Sendable {
         case pairing = "pairing"
         case retraining = "retraining"
         case validating = "validating"
+        /// Distillation: the original networks are run once over their retraining images
+        /// (`layer` is the task, `iteration` the images done of `iterations`).
+        case teaching = "teacher outputs"
         /// Automatic mode: a candidate was retrained with the whole budget and judged.
         case judged = "judged"
     }
@@ -52,6 +55,11 @@ public final class Zipper {
     private let originals: [Model]
     /// The retraining learning rate in use (`options.learningRate` or its default).
     private let learningRate: Float
+    /// The distillation weight in use (`options.distillation` or its default).
+    private let distillation: Float
+    /// Each task's retraining images, with its original network's outputs when distilling
+    /// (computed on first use).
+    private var retrainingData: [String: TaskData]?
 
     /// Prepares zipping `models` (one task each, 2 to `maxNetworks` models) with each task's training images.
     ///
@@ -65,6 +73,7 @@ public final class Zipper {
         }
         guard options.batchSize >= 1, options.batchSize <= 4096 else { throw ZipError.invalidOption("batch size must be in 1...4096") }
         guard options.damping > 0, options.damping.isFinite else { throw ZipError.invalidOption("damping must be positive") }
+        guard options.temperature > 0, options.temperature <= 100 else { throw ZipError.invalidOption("the distillation temperature must be in (0, 100]") }
         guard options.maxCandidates >= 1 else { throw ZipError.invalidOption("the automatic mode needs at least one candidate") }
         let state = try ZipState(models: models)
         self.state = state
@@ -72,6 +81,8 @@ public final class Zipper {
         taskNames = state.tasks.map(\.name)
         let residual = state.layers.indices.contains { state.tiedLayers(of: $0).count > 1 }
         learningRate = options.learningRate ?? (residual ? 0.001 : 0.01)
+        distillation = options.distillation ?? (residual ? 0 : 0.5)
+        guard (0...1).contains(distillation) else { throw ZipError.invalidOption("the distillation weight must be in 0...1") }
         guard learningRate > 0, learningRate.isFinite else { throw ZipError.invalidOption("the learning rate must be positive") }
         var train: [String: LabeledImages] = [:], validation: [String: LabeledImages] = [:]
         for (t, name) in taskNames.enumerated() {
@@ -100,6 +111,7 @@ public final class Zipper {
             originalError[taskNames[t]] = try validationError(of: model)[taskNames[t]]
         }
         let tell = progress ?? { _ in }
+        if distillation > 0, options.iterationScale > 0 { _ = try taskData(progress: tell) }
         let path: Path
         var search: ZipReport.Search?
         if let maxIncrease = options.maxErrorIncrease {
@@ -113,11 +125,15 @@ public final class Zipper {
         model.metadata["description"] = "\(taskNames.joined(separator: " + ")) zipped by mtz zip (\(options.method.rawValue)): "
             + path.layers.map { "\($0.name) \($0.shared)/\($0.neurons)" }.joined(separator: ", ")
         let stats = try ModelStatistics(model)
-        let report = ZipReport(
+        var report = ZipReport(
             method: options.method.rawValue, tasks: taskNames, originalError: originalError, layers: path.layers,
             finalRetraining: path.final, totalIterations: path.layers.reduce(path.final?.iterations ?? 0) { $0 + $1.iterations },
             parameters: stats.parameters, sharedParameters: stats.sharedParameters, separateParameters: stats.separateParameters,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9, search: search)
+        if distillation > 0 {
+            report.distillation = distillation
+            report.temperature = options.temperature
+        }
         return (model, report)
     }
 
@@ -541,7 +557,7 @@ public final class Zipper {
         let trainer = try Trainer(model: trainable, options: TrainingOptions(
             epochs: 1, batchSize: options.batchSize, learningRate: learningRate, schedule: options.schedule,
             momentum: options.momentum, weightDecay: options.weightDecay, seed: options.seed))
-        let data = train.mapValues { TaskData(images: $0) }
+        let data = try taskData()
         for done in 0..<iterations {
             let rate = options.schedule.rate(base: learningRate, progress: Double(done) / Double(iterations))
             _ = try trainer.runIterations(1, data: data, learningRate: rate)
@@ -553,6 +569,39 @@ public final class Zipper {
         }
         try state.absorb(trained, map: map)
         return trained
+    }
+
+    /// Largest number of teacher outputs kept for distillation (images × classes over all tasks: 1 GiB).
+    static let maxTeacherValues = 1 << 28
+
+    /// The retraining data of every task; with distillation, each task's original network run once
+    /// over its retraining images.
+    private func taskData(progress: @escaping (ZipProgress) -> Void = { _ in }) throws -> [String: TaskData] {
+        if let retrainingData { return retrainingData }
+        if distillation > 0 {
+            let values = taskNames.enumerated().reduce(0) { $0 + train[$1.element]!.count * originals[$1.offset].tasks[0].labels.count }
+            guard values <= Self.maxTeacherValues else {
+                throw ZipError.invalidOption("distillation would keep \(values) teacher outputs (\(values / (1 << 20) * 4) MiB) in memory, more than \(Self.maxTeacherValues); use --distill 0 or fewer training images")
+            }
+        }
+        var data: [String: TaskData] = [:]
+        for (t, name) in taskNames.enumerated() {
+            let images = train[name]!
+            var taught: Distillation?
+            if distillation > 0 {
+                func tell(_ done: Int) {
+                    progress(ZipProgress(layer: name, layerIndex: t, layerCount: taskNames.count, phase: .teaching,
+                                         iteration: done, iterations: images.count, errors: [:]))
+                }
+                let teacher = try Distillation.teacherLogProbabilities(of: InferenceModel(originals[t]), task: name, images: images,
+                                                                       threads: 2, progress: tell)
+                taught = try Distillation(teacher: teacher.values, classes: teacher.classes, weight: distillation,
+                                          temperature: options.temperature)
+            }
+            data[name] = TaskData(images: images, distillation: taught)
+        }
+        retrainingData = data
+        return data
     }
 
     /// Top-1 validation error of every task of `model`, through the inference runtime.

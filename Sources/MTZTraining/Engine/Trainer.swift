@@ -52,11 +52,16 @@ public struct EpochReport: Sendable, Codable {
     public var accuracy: [String: Double]
 }
 
-/// Labelled images for one task, and how to turn them into network input.
+/// Labelled images for one task, and optionally a teacher's outputs on them to distil.
 public struct TaskData: Sendable {
     public var images: LabeledImages
+    /// A teacher's log-probabilities for every image of `images`, taught besides the labels.
+    public var distillation: Distillation?
     /// Creates task data.
-    public init(images: LabeledImages) { self.images = images }
+    public init(images: LabeledImages, distillation: Distillation? = nil) {
+        self.images = images
+        self.distillation = distillation
+    }
 }
 
 /// Trains a `TrainableModel` with mini-batch SGD. With several tasks, every iteration takes one
@@ -72,6 +77,8 @@ public final class Trainer {
     private let logitNodes: [String: Int]
     private let stepsByTask: [String: [Int]]
     private var labelBuffer: [Int32]
+    /// The teacher's rows of the current batch (distillation).
+    private var teacherBuffer: [Float] = []
 
     /// Prepares training of `model`.
     /// - Throws: `TrainingError` if the options are out of range or a task has no logits.
@@ -133,7 +140,8 @@ public final class Trainer {
             for it in 0..<perEpoch {
                 rate = options.schedule.rate(base: options.learningRate, progress: Double((epoch - 1) * perEpoch + it) / Double(total))
                 for (k, name) in tasks.enumerated() {
-                    let images = data[name]!.images
+                    let task = data[name]!
+                    let images = task.images
                     // The largest task's last batch may be partial; others wrap around.
                     var count = options.batchSize
                     if images.count == largest { count = min(count, images.count - cursors[k]) }
@@ -147,7 +155,7 @@ public final class Trainer {
                         indices.append(orders[k][cursors[k]])
                         cursors[k] += 1
                     }
-                    let (loss, right) = accumulateGradients(task: name, images: images, indices: indices)
+                    let (loss, right) = accumulateGradients(task: name, data: task, indices: indices)
                     lossSum[k] += loss * Double(count)
                     correct[k] += right
                     seen[k] += count
@@ -184,9 +192,9 @@ public final class Trainer {
         var loss = [String: Double]()
         for _ in 0..<iterations {
             for name in tasks {
-                let images = data[name]!.images
-                let indices = (0..<options.batchSize).map { _ in Int(random.next() % UInt64(images.count)) }
-                loss[name, default: 0] += accumulateGradients(task: name, images: images, indices: indices).loss / Double(iterations)
+                let task = data[name]!
+                let indices = (0..<options.batchSize).map { _ in Int(random.next() % UInt64(task.images.count)) }
+                loss[name, default: 0] += accumulateGradients(task: name, data: task, indices: indices).loss / Double(iterations)
             }
             optimizer.step(model, learningRate: learningRate)
         }
@@ -223,7 +231,16 @@ public final class Trainer {
         let tasks = model.structure.tasks.map(\.name).filter { data[$0] != nil }
         guard !tasks.isEmpty else { throw TrainingError.invalidOption("no training data for any task of the model") }
         for name in data.keys where logitNodes[name] == nil { throw TrainingError.unknownTask(name) }
-        for name in tasks { try checkShape(data[name]!.images, task: name) }
+        for name in tasks {
+            let task = data[name]!
+            try checkShape(task.images, task: name)
+            if let d = task.distillation {
+                let classes = model.shapes[logitNodes[name]!].channels
+                guard d.classes == classes, d.teacher.count == task.images.count * classes else {
+                    throw TrainingError.invalidOption("task '\(name)': the teacher has \(d.teacher.count / max(d.classes, 1)) rows of \(d.classes) classes for \(task.images.count) images of \(classes) classes")
+                }
+            }
+        }
         return tasks
     }
 
@@ -258,15 +275,26 @@ public final class Trainer {
     }
 
     /// Forward + loss + backward of one task's mini-batch; gradients are added to the model's.
-    private func accumulateGradients(task: String, images: LabeledImages, indices: [Int]) -> (loss: Double, correct: Int) {
+    /// The loss is the label cross-entropy, mixed with the distillation term when `data` has one.
+    private func accumulateGradients(task: String, data: TaskData, indices: [Int]) -> (loss: Double, correct: Int) {
         let logits = logitNodes[task]!
         let steps = stepsByTask[task]!
-        load(images, indices: indices)
+        load(data.images, indices: indices)
         executor.forward(steps, training: true)
         let classes = model.shapes[logits].channels
-        let result = labelBuffer.withUnsafeBufferPointer {
-            SoftmaxCrossEntropy.evaluate(logits: executor.output(logits), labels: $0.baseAddress!, batch: indices.count, classes: classes,
-                                         gradient: executor.outputGradient(logits))
+        let output = executor.output(logits), gradient = executor.outputGradient(logits)
+        let distilled = data.distillation?.weight ?? 0
+        var result = labelBuffer.withUnsafeBufferPointer {
+            SoftmaxCrossEntropy.evaluate(logits: output, labels: $0.baseAddress!, batch: indices.count, classes: classes,
+                                         gradient: gradient, weight: 1 - distilled)
+        }
+        if let d = data.distillation, d.weight > 0 {
+            teacherBuffer.removeAll(keepingCapacity: true)
+            for i in indices { teacherBuffer.append(contentsOf: d.teacher[(i * classes)..<((i + 1) * classes)]) }
+            let taught = SoftmaxCrossEntropy.addDistillation(
+                logits: output, teacher: teacherBuffer, batch: indices.count, classes: classes, temperature: d.temperature,
+                weight: d.weight, gradient: gradient)
+            result.loss = Double(1 - d.weight) * result.loss + Double(d.weight) * taught
         }
         executor.backward(steps, lossNode: logits)
         return result
