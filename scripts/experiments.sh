@@ -8,14 +8,19 @@
 #       two-head network trained from scratch (iterations to reach the zipped model's errors);
 #       the same comparison with other retraining options (learning rate, momentum, seeds) and
 #       budgets from 59 to 2,591 iterations (docs/experiments/retraining.md);
-#   (d) three networks (LeNet-5 MNIST seed 1 + seed 2 + Fashion-MNIST) and two residual CNNs.
+#   (d) three networks (LeNet-5 MNIST seed 1 + seed 2 + Fashion-MNIST) and two residual CNNs;
+#   (k) retraining distilled from the original networks (the default since 2026-11-28): every
+#       method at budgets from 59 to 2,591 iterations, from scratch with the same teachers, weights,
+#       temperatures, merge damping, residual CNNs (docs/experiments/distillation.md).
+# About 3.5 h on two busy cores (the k runs ~1.2 h of it).
 # Usage: scripts/experiments.sh [SCRATCH_DIR]   (default /tmp/mtz-experiments)
 # Needs the datasets (scripts/fetch-datasets.sh) and the shipped single-task models
 # (scripts/train-models.sh). Zipped models, logs, reports and evaluations go to SCRATCH_DIR; a run
 # whose report and evaluation are already there is reused unless MTZ_EXP_FORCE=1. The collected
 # results go to docs/experiments/results.json, the plots to docs/experiments/*.svg, and the
 # Markdown tables are printed on stdout (and written to docs/experiments/tables.md; the retraining
-# and budget tables to docs/experiments/retraining.md).
+# and budget tables to docs/experiments/retraining.md, the distillation tables to
+# docs/experiments/distillation.md).
 # Plots use matplotlib from PyPI in a venv (.venv-exp, git-ignored), created on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,32 +75,38 @@ run() {
 mf=lenet5-mnist-s1,lenet5-fashion-s1
 # The retraining budget of the equal-budget comparisons in (c): the per-layer budgets only.
 equal="--final-iterations 0"
+# mtz zip's defaults until 2026-11-28, when distillation from the original networks and a merge
+# damping of 1 became the defaults: retraining on the labels alone, damping 1e-4. The runs (a)-(d)
+# and cr/cb/cd/cx below were made before and pass them first (an option a run names itself comes
+# later and wins), so that they still reproduce the tables; the k runs use the new defaults or name
+# their settings.
+labels="--distill 0 --damping 1e-4"
 
 # (a) same task, fully zipped (as in the paper), mtz zip's defaults.
-run a-lenet300-mnist-s1xs2 a lenet300-mnist-s1,lenet300-mnist-s2 --share 1
-run a-lenet5-mnist-s1xs2 a lenet5-mnist-s1,lenet5-mnist-s2 --share 1
+run a-lenet300-mnist-s1xs2 a lenet300-mnist-s1,lenet300-mnist-s2 $labels --share 1
+run a-lenet5-mnist-s1xs2 a lenet5-mnist-s1,lenet5-mnist-s2 $labels --share 1
 
 # (b) different tasks at 50/75/100 % of the neurons of every hidden layer shared, and the
 # automatic mode with a 0.5 pp budget per task (up to 5 candidates, each a whole zip: ~11 min alone);
 # mtz zip's defaults.
 for s in 0.5 0.75 1; do
-  run "b-lenet5-mnistxfashion-share$s" b "$mf" --share "$s"
+  run "b-lenet5-mnistxfashion-share$s" b "$mf" $labels --share "$s"
 done
-run b-lenet5-mnistxfashion-auto0.5 b-auto "$mf" --max-error-increase 0.5
+run b-lenet5-mnistxfashion-auto0.5 b-auto "$mf" $labels --max-error-increase 0.5
 
 # (c) every method at the same sharing and the same retraining budget (the per-layer budgets,
 # 591 iterations), and MTZ without retraining.
 for s in 0.5 1; do
   for method in mtz mtz-no-update euclidean random; do
-    run "c-lenet5-mnistxfashion-share$s-$method" c "$mf" --share "$s" --method "$method" $equal
+    run "c-lenet5-mnistxfashion-share$s-$method" c "$mf" $labels --share "$s" --method "$method" $equal
   done
-  run "c-lenet5-mnistxfashion-share$s-mtz-no-retraining" c "$mf" --share "$s" --method mtz --iteration-scale 0
+  run "c-lenet5-mnistxfashion-share$s-mtz-no-retraining" c "$mf" $labels --share "$s" --method mtz --iteration-scale 0
 done
-run c-lenet5-mnistxfashion-share1-mtz-seed2 c "$mf" --share 1 --method mtz --seed 2 $equal
+run c-lenet5-mnistxfashion-share1-mtz-seed2 c "$mf" $labels --share 1 --method mtz --seed 2 $equal
 # (c) smaller equal budgets, fully zipped: no retraining at all, and a quarter of the per-layer budgets.
 for scale in 0 0.25; do
   for method in mtz mtz-no-update euclidean random; do
-    run "cb-lenet5-mnistxfashion-share1-$method-scale$scale" cb "$mf" --share 1 --method "$method" --iteration-scale "$scale" $equal
+    run "cb-lenet5-mnistxfashion-share1-$method-scale$scale" cb "$mf" $labels --share 1 --method "$method" --iteration-scale "$scale" $equal
   done
 done
 
@@ -107,47 +118,101 @@ done
 # iterations in cb, 2,591 in cd); damping 0.1 on (a) and (d) in cx. About 65 min alone on one core.
 for method in mtz mtz-no-update euclidean random; do
   for lr in 0.02 0.003 0.001; do
-    run "cr-lenet5-mnistxfashion-share1-$method-lr$lr" cr "$mf" --share 1 --method "$method" --lr "$lr" $equal
+    run "cr-lenet5-mnistxfashion-share1-$method-lr$lr" cr "$mf" $labels --share 1 --method "$method" --lr "$lr" $equal
   done
-  run "cr-lenet5-mnistxfashion-share1-$method-momentum0.5" cr "$mf" --share 1 --method "$method" --momentum 0.5 $equal
-  run "cr-lenet5-mnistxfashion-share1-$method-lr0.001-seed2" cr "$mf" --share 1 --method "$method" --lr 0.001 --seed 2 $equal
+  run "cr-lenet5-mnistxfashion-share1-$method-momentum0.5" cr "$mf" $labels --share 1 --method "$method" --momentum 0.5 $equal
+  run "cr-lenet5-mnistxfashion-share1-$method-lr0.001-seed2" cr "$mf" $labels --share 1 --method "$method" --lr 0.001 --seed 2 $equal
   if [ "$method" != mtz ]; then   # mtz with seed 2 is c-lenet5-mnistxfashion-share1-mtz-seed2
-    run "cr-lenet5-mnistxfashion-share1-$method-seed2" cr "$mf" --share 1 --method "$method" --seed 2 $equal
+    run "cr-lenet5-mnistxfashion-share1-$method-seed2" cr "$mf" $labels --share 1 --method "$method" --seed 2 $equal
   fi
   for lr in 0.003 0.001; do
-    run "cr-lenet5-mnistxfashion-share0.5-$method-lr$lr" cr "$mf" --share 0.5 --method "$method" --lr "$lr" $equal
+    run "cr-lenet5-mnistxfashion-share0.5-$method-lr$lr" cr "$mf" $labels --share 0.5 --method "$method" --lr "$lr" $equal
   done
-  run "cr-lenet5-mnistxfashion-share0.5-$method-lr0.001-seed2" cr "$mf" --share 0.5 --method "$method" --lr 0.001 --seed 2 $equal
+  run "cr-lenet5-mnistxfashion-share0.5-$method-lr0.001-seed2" cr "$mf" $labels --share 0.5 --method "$method" --lr 0.001 --seed 2 $equal
   for scale in 0.1 0.5; do
-    run "cb-lenet5-mnistxfashion-share1-$method-scale$scale" cb "$mf" --share 1 --method "$method" --iteration-scale "$scale" $equal
+    run "cb-lenet5-mnistxfashion-share1-$method-scale$scale" cb "$mf" $labels --share 1 --method "$method" --iteration-scale "$scale" $equal
   done
   for scale in 0.1 0.25 0.5; do
-    run "cr-lenet5-mnistxfashion-share1-$method-scale$scale-seed2" cr "$mf" --share 1 --method "$method" --iteration-scale "$scale" --seed 2 $equal
+    run "cr-lenet5-mnistxfashion-share1-$method-scale$scale-seed2" cr "$mf" $labels --share 1 --method "$method" --iteration-scale "$scale" --seed 2 $equal
   done
   if [ "$method" != mtz ]; then   # mtz with the defaults is b-lenet5-mnistxfashion-share1
-    run "cd-lenet5-mnistxfashion-share1-$method" cd "$mf" --share 1 --method "$method"
+    run "cd-lenet5-mnistxfashion-share1-$method" cd "$mf" $labels --share 1 --method "$method"
   fi
-  run "cd-lenet5-mnistxfashion-share1-$method-seed2" cd "$mf" --share 1 --method "$method" --seed 2
+  run "cd-lenet5-mnistxfashion-share1-$method-seed2" cd "$mf" $labels --share 1 --method "$method" --seed 2
 done
-run cr-lenet5-mnistxfashion-share1-mtz-damping0.001 cr "$mf" --share 1 --method mtz --damping 0.001 $equal
-run cr-lenet5-mnistxfashion-share1-mtz-damping0.001-seed2 cr "$mf" --share 1 --method mtz --damping 0.001 --seed 2 $equal
-run cr-lenet5-mnistxfashion-share1-mtz-damping0.01 cr "$mf" --share 1 --method mtz --damping 0.01 $equal
-run cr-lenet5-mnistxfashion-share1-mtz-damping0.01-seed2 cr "$mf" --share 1 --method mtz --damping 0.01 --seed 2 $equal
-run cr-lenet5-mnistxfashion-share1-mtz-damping0.1 cr "$mf" --share 1 --method mtz --damping 0.1 $equal
-run cr-lenet5-mnistxfashion-share1-mtz-damping0.1-seed2 cr "$mf" --share 1 --method mtz --damping 0.1 --seed 2 $equal
-run cr-lenet5-mnistxfashion-share1-mtz-damping0.1-seed3 cr "$mf" --share 1 --method mtz --damping 0.1 --seed 3 $equal
-run cr-lenet5-mnistxfashion-share1-mtz-damping1 cr "$mf" --share 1 --method mtz --damping 1 $equal
-run cr-lenet5-mnistxfashion-share1-mtz-damping1-seed2 cr "$mf" --share 1 --method mtz --damping 1 --seed 2 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.001 cr "$mf" $labels --share 1 --method mtz --damping 0.001 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.001-seed2 cr "$mf" $labels --share 1 --method mtz --damping 0.001 --seed 2 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.01 cr "$mf" $labels --share 1 --method mtz --damping 0.01 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.01-seed2 cr "$mf" $labels --share 1 --method mtz --damping 0.01 --seed 2 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.1 cr "$mf" $labels --share 1 --method mtz --damping 0.1 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.1-seed2 cr "$mf" $labels --share 1 --method mtz --damping 0.1 --seed 2 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping0.1-seed3 cr "$mf" $labels --share 1 --method mtz --damping 0.1 --seed 3 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping1 cr "$mf" $labels --share 1 --method mtz --damping 1 $equal
+run cr-lenet5-mnistxfashion-share1-mtz-damping1-seed2 cr "$mf" $labels --share 1 --method mtz --damping 1 --seed 2 $equal
 for method in mtz mtz-no-update euclidean random; do   # a third seed at the 591-iteration budget
-  run "cr-lenet5-mnistxfashion-share1-$method-seed3" cr "$mf" --share 1 --method "$method" --seed 3 $equal
+  run "cr-lenet5-mnistxfashion-share1-$method-seed3" cr "$mf" $labels --share 1 --method "$method" --seed 3 $equal
 done
-run cr-lenet5-mnistxfashion-share1-mtz-raw-hessians cr "$mf" --share 1 --method mtz --no-balance-hessians $equal
+run cr-lenet5-mnistxfashion-share1-mtz-raw-hessians cr "$mf" $labels --share 1 --method mtz --no-balance-hessians $equal
 # MTZ with damping 0.1 at the defaults' budget, and on the other LeNet experiments (a) and (d).
-run cd-lenet5-mnistxfashion-share1-mtz-damping0.1 cd "$mf" --share 1 --method mtz --damping 0.1
-run cd-lenet5-mnistxfashion-share1-mtz-damping0.1-seed2 cd "$mf" --share 1 --method mtz --damping 0.1 --seed 2
-run cx-a-lenet300-mnist-s1xs2-damping0.1 cx lenet300-mnist-s1,lenet300-mnist-s2 --share 1 --damping 0.1
-run cx-a-lenet5-mnist-s1xs2-damping0.1 cx lenet5-mnist-s1,lenet5-mnist-s2 --share 1 --damping 0.1
-run cx-d-lenet5-mnist2xfashion-share1-damping0.1 cx lenet5-mnist-s1,lenet5-mnist-s2,lenet5-fashion-s1 --share 1 --damping 0.1
+run cd-lenet5-mnistxfashion-share1-mtz-damping0.1 cd "$mf" $labels --share 1 --method mtz --damping 0.1
+run cd-lenet5-mnistxfashion-share1-mtz-damping0.1-seed2 cd "$mf" $labels --share 1 --method mtz --damping 0.1 --seed 2
+run cx-a-lenet300-mnist-s1xs2-damping0.1 cx lenet300-mnist-s1,lenet300-mnist-s2 $labels --share 1 --damping 0.1
+run cx-a-lenet5-mnist-s1xs2-damping0.1 cx lenet5-mnist-s1,lenet5-mnist-s2 $labels --share 1 --damping 0.1
+run cx-d-lenet5-mnist2xfashion-share1-damping0.1 cx lenet5-mnist-s1,lenet5-mnist-s2,lenet5-fashion-s1 $labels --share 1 --damping 0.1
+
+# (k) Retraining with distillation from the original networks (--distill 0.5 --temperature 4, the
+# default since 2026-11-28): every method fully zipped at equal budgets of 59, 148, 296 and 591
+# iterations (per-layer budgets only) and the defaults' 2,591, with second and third retraining
+# seeds; other weights and temperatures at 591; MTZ with merge damping 1 (the default since then)
+# and 0.1 besides 1e-4; the other LeNet zips with damping 1e-4 and 1. Every run names its damping
+# (options later on a line win). Tables: docs/experiments/distillation.md.
+kd="--distill 0.5 --temperature 4 --damping 1e-4"
+for method in mtz mtz-no-update euclidean random; do
+  for scale in 0.1 0.25 0.5 1; do
+    run "k-lenet5-mnistxfashion-share1-$method-scale$scale" k "$mf" $kd --share 1 --method "$method" --iteration-scale "$scale" $equal
+  done
+  run "k-lenet5-mnistxfashion-share1-$method-defaults" k "$mf" $kd --share 1 --method "$method"
+done
+for method in mtz mtz-no-update euclidean; do
+  for scale in 0.1 0.25 0.5 1; do
+    run "k-lenet5-mnistxfashion-share1-$method-scale$scale-seed2" k "$mf" $kd --share 1 --method "$method" --iteration-scale "$scale" --seed 2 $equal
+  done
+  for scale in 0.5 1; do
+    run "k-lenet5-mnistxfashion-share1-$method-scale$scale-seed3" k "$mf" $kd --share 1 --method "$method" --iteration-scale "$scale" --seed 3 $equal
+  done
+  run "k-lenet5-mnistxfashion-share1-$method-defaults-seed2" k "$mf" $kd --share 1 --method "$method" --seed 2
+  run "k-lenet5-mnistxfashion-share1-$method-defaults-seed3" k "$mf" $kd --share 1 --method "$method" --seed 3
+  run "k-lenet5-mnistxfashion-share1-$method-t2" k "$mf" $kd --share 1 --method "$method" $equal --temperature 2
+  run "k-lenet5-mnistxfashion-share1-$method-w0.9" k "$mf" $kd --share 1 --method "$method" $equal --distill 0.9
+done
+run k-lenet5-mnistxfashion-share1-random-scale0.5-seed2 k "$mf" $kd --share 1 --method random --iteration-scale 0.5 --seed 2 $equal
+run k-lenet5-mnistxfashion-share1-random-t2 k "$mf" $kd --share 1 --method random $equal --temperature 2
+for method in mtz euclidean; do
+  run "k-lenet5-mnistxfashion-share1-$method-t8" k "$mf" $kd --share 1 --method "$method" $equal --temperature 8
+  run "k-lenet5-mnistxfashion-share1-$method-w1" k "$mf" $kd --share 1 --method "$method" $equal --distill 1
+done
+# MTZ and MTZ without the weight update (whose pairing depends on the damping too) with a merge
+# damping of 1 (times trace/dimension) at every budget; MTZ with 0.1.
+for seed in 1 2 3; do
+  for method in mtz mtz-no-update; do
+    for scale in 0.1 0.25 0.5 1; do
+      if [ "$seed" = 3 ] && [ "$scale" != 0.5 ] && [ "$scale" != 1 ]; then continue; fi
+      run "k-lenet5-mnistxfashion-share1-$method-damping1-scale$scale-seed$seed" k "$mf" $kd --share 1 --method "$method" --damping 1 --iteration-scale "$scale" --seed "$seed" $equal
+    done
+    run "k-lenet5-mnistxfashion-share1-$method-damping1-defaults-seed$seed" k "$mf" $kd --share 1 --method "$method" --damping 1 --seed "$seed"
+  done
+  run "k-lenet5-mnistxfashion-share1-mtz-damping0.1-seed$seed" k "$mf" $kd --share 1 --method mtz --damping 0.1 --seed "$seed" $equal
+  if [ "$seed" != 3 ]; then
+    run "k-lenet5-mnistxfashion-share1-mtz-damping0.1-defaults-seed$seed" k "$mf" $kd --share 1 --method mtz --damping 0.1 --seed "$seed"
+  fi
+done
+# Damping 1 on the other LeNet zips (same task (a), three networks (d)), distilled, against 1e-4.
+for damping in 1e-4 1; do
+  run "k-a-lenet300-mnist-s1xs2-damping$damping" k lenet300-mnist-s1,lenet300-mnist-s2 $kd --share 1 --damping "$damping"
+  run "k-a-lenet5-mnist-s1xs2-damping$damping" k lenet5-mnist-s1,lenet5-mnist-s2 $kd --share 1 --damping "$damping"
+  run "k-d-lenet5-mnist2xfashion-share1-damping$damping" k lenet5-mnist-s1,lenet5-mnist-s2,lenet5-fashion-s1 $kd --share 1 --damping "$damping"
+done
+run k-resnet-mnistxfashion-share1 k resnet-mnist-s1,resnet-fashion-s1 $kd --share 1
 
 # (c) the two-head network of the fully zipped shape trained from scratch, validation errors every
 # 200 iterations (the same held-out images mtz zip validates on), 10 epochs like the originals.
@@ -165,9 +230,18 @@ if [ "$force" = 1 ] || [ ! -s "$out/scratch-lenet5-mnist-fashion-every50.train.j
     -o "$out/scratch-lenet5-mnist-fashion-every50.mtz" > "$out/scratch-lenet5-mnist-fashion-every50.train.json"
 fi
 
+# The same two-head network trained from scratch with the same distillation as the k runs: each
+# head also learns its original network's outputs (a fairer baseline for the distilled zips).
+if [ "$force" = 1 ] || [ ! -s "$out/scratch-kd-lenet5-mnist-fashion-every50.train.json" ]; then
+  echo "== scratch with teachers: mtz train --arch lenet5 --dataset mnist,fashion --epochs 10 --eval-every 50 --teachers ..." >&2
+  "$mtz" train --arch lenet5 --dataset mnist,fashion --epochs 10 --eval-every 50 \
+    --teachers Models/lenet5-mnist-s1.mtz,Models/lenet5-fashion-s1.mtz --distill 0.5 --temperature 4 --json \
+    -o "$out/scratch-kd-lenet5-mnist-fashion-every50.mtz" > "$out/scratch-kd-lenet5-mnist-fashion-every50.train.json"
+fi
+
 # (d) three networks (MNIST seed 1, MNIST seed 2, Fashion-MNIST) and two residual CNNs, fully zipped.
-run d-lenet5-mnist2xfashion-share1 d lenet5-mnist-s1,lenet5-mnist-s2,lenet5-fashion-s1 --share 1
-run d-resnet-mnistxfashion-share1 d resnet-mnist-s1,resnet-fashion-s1 --share 1
+run d-lenet5-mnist2xfashion-share1 d lenet5-mnist-s1,lenet5-mnist-s2,lenet5-fashion-s1 $labels --share 1
+run d-resnet-mnistxfashion-share1 d resnet-mnist-s1,resnet-fashion-s1 $labels --share 1
 
 elapsed=$(( $(date +%s) - start ))
 
@@ -203,6 +277,9 @@ def opts(args):
     for part in parts:
         k, _, v = part.strip().partition(" ")
         o[k] = v.strip() or True
+    # $labels: the defaults these runs were made with, not a setting of their own.
+    if o.get("distill") == "0": del o["distill"]
+    if o.get("damping") == "1e-4": del o["damping"]
     return o
 orig = {}
 runs = []
@@ -355,4 +432,6 @@ if cx:
               f"{' / '.join(f'{100*x[t]:.2f}' for t in tasks)} | {inc(x):+.2f} |")
     print()
 PY
+# The distillation runs (k): docs/experiments/distillation.md.
+python3 scripts/distillation_tables.py "$out" > docs/experiments/distillation.md
 echo "== done in ${elapsed} s of zipping and evaluation (scratch: $out)" >&2

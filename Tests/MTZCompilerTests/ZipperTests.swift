@@ -36,6 +36,7 @@ import Testing
         #expect(report.layers.map(\.name) == ["fc1", "fc2"])
         #expect(report.layers.map(\.shared) == [300, 100])
         #expect(report.distillation == 0.5 && report.temperature == 4, "chains distil their originals by default")
+        #expect(report.layers.allSatisfy { $0.damping == 1 }, "chains damp the merge by 1 × trace/dimension by default")
         for layer in report.layers {
             #expect(layer.iterations > 0 && layer.cost != nil)
             for task in ["digits", "clothes"] { #expect(layer.errorAfterRetraining[task]! < 0.6, "\(layer.name) \(task)") }
@@ -249,6 +250,7 @@ import Testing
         let (model, report) = try Zipper(models: models, trainingData: ["a": images, "b": images], options: options).run()
         #expect(report.layers.count == 9)
         #expect(report.distillation == nil, "residual networks retrain on their labels alone by default")
+        #expect(report.layers.allSatisfy { $0.damping == 1e-4 }, "residual networks keep damping 1e-4 by default")
         #expect(report.layers.filter { $0.retrainedWith != nil }.map(\.name) == ["stem/conv", "block1.1/conv", "block2.2/conv", "block3.2/conv"])
         #expect(report.layers.allSatisfy { $0.shared == $0.neurons })
         let stats = try ModelStatistics(model)
