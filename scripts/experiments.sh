@@ -213,6 +213,7 @@ for damping in 1e-4 1; do
   run "k-d-lenet5-mnist2xfashion-share1-damping$damping" k lenet5-mnist-s1,lenet5-mnist-s2,lenet5-fashion-s1 $kd --share 1 --damping "$damping"
 done
 run k-resnet-mnistxfashion-share1 k resnet-mnist-s1,resnet-fashion-s1 $kd --share 1
+run k-resnet-mnistxfashion-share1-damping1 k resnet-mnist-s1,resnet-fashion-s1 --distill 0 --damping 1 --share 1
 
 # (c) the two-head network of the fully zipped shape trained from scratch, validation errors every
 # 200 iterations (the same held-out images mtz zip validates on), 10 epochs like the originals.

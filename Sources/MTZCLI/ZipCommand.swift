@@ -29,8 +29,8 @@ struct ZipCommand: ParsableCommand {
             (0.001 for residual networks) decaying by a cosine within each budget, weight decay 5e-4, batch 64 \
             per task; half of each task's loss distilled from its original network's outputs at temperature 4 \
             (--distill 0.5 --temperature 4: the zipped network learns what the originals predict, not only the \
-            labels; --distill 0 for residual networks, where it slowed recovery); balanced Hessians, damping 1 \
-            (1e-4 for residual networks). `--momentum 0 --schedule constant --weight-decay 0 \
+            labels; --distill 0 for residual networks, where it slowed recovery); balanced Hessians, damping 1. \
+            `--momentum 0 --schedule constant --weight-decay 0 \
             --final-iterations 0 --distill 0 --no-balance-hessians` is the paper's plain setting.
             Residual networks: layers tied by a residual add share the same neurons; batch norms are folded \
             into the layers before zipping.
@@ -96,8 +96,8 @@ struct ZipCommand: ParsableCommand {
     @Option(name: .long, help: "Softening temperature of --distill.")
     var temperature: Float = 4
 
-    @Option(name: .long, help: "Hessian damping λ (times trace/dimension): larger pulls merged weights towards the pair's average where the Hessians are weak. Default 1; 1e-4 for residual networks.")
-    var damping: Double?
+    @Option(name: .long, help: "Hessian damping λ (times trace/dimension): larger pulls merged weights towards the pair's average where the Hessians are weak.")
+    var damping: Double = 1
 
     @Option(name: .long, help: "Training images per task used for each layer's Hessian.")
     var hessianImages: Int = 2000
@@ -143,7 +143,7 @@ struct ZipCommand: ParsableCommand {
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be positive") }
         guard (0..<1).contains(momentum) else { throw ValidationError("--momentum must be in [0, 1)") }
-        if let damping, !(damping > 0 && damping.isFinite) { throw ValidationError("--damping must be positive") }
+        guard damping > 0, damping.isFinite else { throw ValidationError("--damping must be positive") }
         if let distill, !(0...1).contains(distill) { throw ValidationError("--distill must be in 0...1") }
         guard temperature > 0, temperature <= 100 else { throw ValidationError("--temperature must be in (0, 100]") }
         guard (1...60000).contains(hessianImages) else { throw ValidationError("--hessian-images must be in 1...60000") }

@@ -250,7 +250,6 @@ import Testing
         let (model, report) = try Zipper(models: models, trainingData: ["a": images, "b": images], options: options).run()
         #expect(report.layers.count == 9)
         #expect(report.distillation == nil, "residual networks retrain on their labels alone by default")
-        #expect(report.layers.allSatisfy { $0.damping == 1e-4 }, "residual networks keep damping 1e-4 by default")
         #expect(report.layers.filter { $0.retrainedWith != nil }.map(\.name) == ["stem/conv", "block1.1/conv", "block2.2/conv", "block3.2/conv"])
         #expect(report.layers.allSatisfy { $0.shared == $0.neurons })
         let stats = try ModelStatistics(model)

@@ -86,11 +86,11 @@ public struct ZipOptions: Sendable {
     /// Joint retraining iterations after the last zipped layer, on top of its own budget (scaled by
     /// `iterationScale` like every budget).
     public var finalIterations: Int = 2000
-    /// Hessian damping λ (relative to trace/dimension). nil: 1, or 1e-4 for residual networks. A
-    /// large damping pulls each merged weight vector towards the pair's average where the Hessians
-    /// are weak; with distilled retraining it measured better than 1e-4 on every LeNet zip
-    /// (docs/EXPERIMENTS.md). Residual networks keep 1e-4, the value they were measured with.
-    public var damping: Double?
+    /// Hessian damping λ (relative to trace/dimension). A large damping pulls each merged weight
+    /// vector towards the pair's average where the Hessians are weak; 1 measured better than 1e-4
+    /// on every LeNet zip with distilled retraining and no worse on the residual CNNs
+    /// (docs/EXPERIMENTS.md).
+    public var damping: Double
     /// Training images per task used to estimate each layer's Hessian.
     public var hessianImages: Int
     /// Use the authors' per-channel Hessian approximation for convolutions.
@@ -112,9 +112,9 @@ public struct ZipOptions: Sendable {
     /// with SGD momentum 0.9, a cosine learning-rate decay per layer, weight decay 5·10⁻⁴, balanced
     /// Hessians damped by 1 × trace/dimension, 2000 final iterations and half of each task's loss
     /// distilled from its original network at temperature 4 (docs/EXPERIMENTS.md shows why;
-    /// residual networks: lr 0.001, damping 1e-4, no distillation).
+    /// residual networks: lr 0.001, no distillation).
     public init(share: ShareSpec = .uniform(1), method: ZipMethod = .mtz, iterations: [String: Int] = [:], iterationScale: Double = 1,
-                batchSize: Int = 64, learningRate: Float? = nil, momentum: Float = 0.9, damping: Double? = nil, hessianImages: Int = 2000,
+                batchSize: Int = 64, learningRate: Float? = nil, momentum: Float = 0.9, damping: Double = 1, hessianImages: Int = 2000,
                 perChannelHessian: Bool = false, validationImages: Int = 5000, seed: UInt64 = 1, maxErrorIncrease: Double? = nil) {
         self.share = share
         self.method = method

@@ -57,8 +57,6 @@ public final class Zipper {
     private let learningRate: Float
     /// The distillation weight in use (`options.distillation` or its default).
     private let distillation: Float
-    /// The Hessian damping in use (`options.damping` or its default).
-    private let damping: Double
     /// Each task's retraining images, with its original network's outputs when distilling
     /// (computed on first use).
     private var retrainingData: [String: TaskData]?
@@ -83,8 +81,7 @@ public final class Zipper {
         let residual = state.layers.indices.contains { state.tiedLayers(of: $0).count > 1 }
         learningRate = options.learningRate ?? (residual ? 0.001 : 0.01)
         distillation = options.distillation ?? (residual ? 0 : 0.5)
-        damping = options.damping ?? (residual ? 1e-4 : 1)
-        guard damping > 0, damping.isFinite else { throw ZipError.invalidOption("damping must be positive") }
+        guard options.damping > 0, options.damping.isFinite else { throw ZipError.invalidOption("damping must be positive") }
         guard (0...1).contains(distillation) else { throw ZipError.invalidOption("the distillation weight must be in 0...1") }
         guard learningRate > 0, learningRate.isFinite else { throw ZipError.invalidOption("the learning rate must be positive") }
         var train: [String: LabeledImages] = [:], validation: [String: LabeledImages] = [:]
@@ -477,7 +474,7 @@ public final class Zipper {
             // A layer tied to this one by a residual add (or reading it) still has to be merged:
             // validation and retraining happen after that layer, with this layer's budget added.
             return ZipReport.Layer(
-                name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(chosen.costs), damping: damping,
+                name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(chosen.costs), damping: options.damping,
                 errorBeforeRetraining: [:], errorAfterRetraining: [:], iterations: 0,
                 seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9,
                 retrainedWith: state.pending.min().map { state.layers[$0].name })
@@ -493,7 +490,7 @@ public final class Zipper {
         }
         tell(.validating, iterations, iterations, after)
         return ZipReport.Layer(
-            name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(chosen.costs), damping: damping,
+            name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(chosen.costs), damping: options.damping,
             errorBeforeRetraining: before, errorAfterRetraining: after, iterations: iterations,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
     }
@@ -509,7 +506,7 @@ public final class Zipper {
             // Nothing shared feeds the layer (a residual layer tied to an earlier one, above a layer
             // that shares nothing): the neuron vector is the bias alone, whose Hessian is E[1·1].
             guard layout.sharedChannels == 0 else { throw ZipError.numerical("layer '\(state.layers[l].name)' has no shared input") }
-            return [1 + damping]
+            return [1 + options.damping]
         }
         let images = train[taskNames[t]]!
         if let conv = state.layers[l].conv {
@@ -519,7 +516,7 @@ public final class Zipper {
                 try LayerInputs.forEach(in: model, ref: ref, images: images, count: options.hessianImages) { rows, shape, stride in
                     h.add(pixels: rows, count: shape.pixels, stride: stride)
                 }
-                return h.matrix(taps: layout.taps, damping: damping)
+                return h.matrix(taps: layout.taps, damping: options.damping)
             }
             var h = LayerHessian(dimension: layout.taps * layout.sharedChannels)
             var patches: [Float] = []
@@ -538,13 +535,13 @@ public final class Zipper {
                     h.add(rows: col.baseAddress!, count: count, stride: d)
                 }
             }
-            return h.matrix(damping: damping)
+            return h.matrix(damping: options.damping)
         }
         var h = LayerHessian(dimension: layout.taps * layout.sharedChannels)
         try LayerInputs.forEach(in: model, ref: ref, images: images, count: options.hessianImages) { rows, shape, stride in
             h.add(rows: rows, count: 1, stride: shape.channels)
         }
-        return h.matrix(damping: damping)
+        return h.matrix(damping: options.damping)
     }
 
     /// Output shape of dense layer `l` (one task, all channels).
