@@ -160,13 +160,14 @@ struct TrainCommand: ParsableCommand {
         var taskData = train.mapValues { TaskData(images: $0) }
         if let teachers {
             for (name, path) in zip(names, taskList(teachers)) {
+                let teacher = try loadModel(path)
+                let tasks = teacher.model.tasks
+                guard tasks.count == 1 else {
+                    throw report(TrainingError.invalidOption("it has \(tasks.count) tasks; --teachers takes single-task models"), context: path)
+                }
                 do {
-                    let teacher = try ModelFile.read(contentsOf: path)
-                    guard teacher.tasks.count == 1 else {
-                        throw TrainingError.invalidOption("it has \(teacher.tasks.count) tasks; --teachers takes single-task models")
-                    }
                     let (values, classes) = try Distillation.teacherLogProbabilities(
-                        of: InferenceModel(teacher), task: teacher.tasks[0].name, images: train[name]!, threads: 2)
+                        of: teacher, task: tasks[0].name, images: train[name]!, threads: 2)
                     taskData[name]!.distillation = try Distillation(teacher: values, classes: classes, weight: distill, temperature: temperature)
                 } catch {
                     throw report(error, context: path)

@@ -27,10 +27,7 @@ public struct Distillation: Sendable {
     /// Wraps precomputed teacher log-probabilities (`classes` per image).
     /// - Throws: `TrainingError.invalidOption` if the weight, temperature or sizes are out of range.
     public init(teacher: [Float], classes: Int, weight: Float, temperature: Float) throws(TrainingError) {
-        guard (0...1).contains(weight) else { throw TrainingError.invalidOption("the distillation weight must be in 0...1 (got \(weight))") }
-        guard temperature > 0, temperature <= 100 else {
-            throw TrainingError.invalidOption("the distillation temperature must be in (0, 100] (got \(temperature))")
-        }
+        try Self.check(weight: weight, temperature: temperature)
         guard classes >= 1, teacher.count % classes == 0 else {
             throw TrainingError.invalidOption("\(teacher.count) teacher values are not whole rows of \(classes) classes")
         }
@@ -41,6 +38,14 @@ public struct Distillation: Sendable {
         self.classes = classes
         self.weight = weight
         self.temperature = temperature
+    }
+
+    /// Refuses a weight outside 0...1 or a temperature outside (0, 100].
+    public static func check(weight: Float, temperature: Float) throws(TrainingError) {
+        guard (0...1).contains(weight) else { throw TrainingError.invalidOption("the distillation weight must be in 0...1 (got \(weight))") }
+        guard temperature > 0, temperature <= 100 else {
+            throw TrainingError.invalidOption("the distillation temperature must be in (0, 100] (got \(temperature))")
+        }
     }
 
     /// Runs `task` of `model` (the teacher) on every image and keeps its log-probabilities: the

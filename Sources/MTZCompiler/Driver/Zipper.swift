@@ -72,7 +72,7 @@ public final class Zipper {
             throw ZipError.invalidOption("zipping takes 2 to \(Self.maxNetworks) networks (got \(models.count))")
         }
         guard options.batchSize >= 1, options.batchSize <= 4096 else { throw ZipError.invalidOption("batch size must be in 1...4096") }
-        guard options.temperature > 0, options.temperature <= 100 else { throw ZipError.invalidOption("the distillation temperature must be in (0, 100]") }
+        guard options.damping > 0, options.damping.isFinite else { throw ZipError.invalidOption("damping must be positive") }
         guard options.maxCandidates >= 1 else { throw ZipError.invalidOption("the automatic mode needs at least one candidate") }
         let state = try ZipState(models: models)
         self.state = state
@@ -81,8 +81,7 @@ public final class Zipper {
         let residual = state.layers.indices.contains { state.tiedLayers(of: $0).count > 1 }
         learningRate = options.learningRate ?? (residual ? 0.001 : 0.01)
         distillation = options.distillation ?? (residual ? 0 : 0.5)
-        guard options.damping > 0, options.damping.isFinite else { throw ZipError.invalidOption("damping must be positive") }
-        guard (0...1).contains(distillation) else { throw ZipError.invalidOption("the distillation weight must be in 0...1") }
+        do { try Distillation.check(weight: distillation, temperature: options.temperature) } catch { throw ZipError.invalidOption(error.description) }
         guard learningRate > 0, learningRate.isFinite else { throw ZipError.invalidOption("the learning rate must be positive") }
         var train: [String: LabeledImages] = [:], validation: [String: LabeledImages] = [:]
         for (t, name) in taskNames.enumerated() {
