@@ -33,7 +33,10 @@ struct ZipCommand: ParsableCommand {
             `--momentum 0 --schedule constant --weight-decay 0 \
             --final-iterations 0 --distill 0 --no-balance-hessians` is the paper's plain setting.
             Residual networks: layers tied by a residual add share the same neurons; batch norms are folded \
-            into the layers before zipping.
+            into the layers (mtz train exports them folded). While retraining, each task's not-yet-shared \
+            neurons get a batch norm again, started from their original network's output statistics and \
+            folded back afterwards (--task-batch-norms, on by default for residual networks): a merge below \
+            them is renormalised. Shared neurons stay folded, so the trunk is still computed once per image.
 
             Automatic mode (--max-error-increase PP): searches how many neurons each layer shares, to share \
             the most parameters while every task's validation error stays within PP percentage points of its \
@@ -107,6 +110,9 @@ struct ZipCommand: ParsableCommand {
 
     @Flag(name: .long, inversion: .prefixedNo, help: "Scale each task's Hessian to the same trace before pairing and merging, so tasks weigh alike (--no-balance-hessians: raw Hessians, as in the paper).")
     var balanceHessians = true
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "While retraining, give each task's not-yet-shared neurons a batch norm started from the original network's output statistics, folded back afterwards: merges below them are renormalised. Shared neurons stay folded, so the trunk is still computed once. Default: on for residual networks, off for chains.")
+    var taskBatchNorms: Bool?
 
     @Option(name: .long, help: "Training images per task held out for validation.")
     var validationImages: Int = 5000
@@ -227,6 +233,7 @@ struct ZipCommand: ParsableCommand {
             perChannelHessian: perChannelHessian, validationImages: validationImages, seed: seed,
             maxErrorIncrease: maxErrorIncrease.map { $0 / 100 })
         options.balanceHessians = balanceHessians
+        options.taskBatchNorms = taskBatchNorms
         options.schedule = LearningRateSchedule(rawValue: schedule)!
         options.weightDecay = weightDecay
         options.finalIterations = finalIterations

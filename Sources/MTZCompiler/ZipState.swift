@@ -38,6 +38,29 @@ public struct ZipState: Sendable {
         public var biases: [[Float]]
         /// Fused activation.
         public var activation: Activation
+        /// Per task, for a layer the original networks normalised with a batch norm: the batch norm
+        /// its task-specific neurons keep while retraining (see `Normalization`). Empty for a layer
+        /// without one, or while nothing has been measured.
+        public var normalization: [Normalization] = []
+    }
+
+    /// The batch norm of one task's neurons in a layer, as the mean and standard deviation its
+    /// output (before the activation and any residual add) is normalised to: a batch norm with
+    /// `beta = mean` and `gamma = std`. Rows follow the state's neuron order; the shared rows'
+    /// entries are unused (shared neurons are one computation for all tasks and stay folded).
+    ///
+    /// The weights and biases in `Layer` are always the folded, deployable form. Retraining inserts
+    /// these batch norms after the task-specific rows (`lowered(normalizing: true)`) and folds them
+    /// back afterwards (`foldNormalization`), so the normalisation each task learned carries over to
+    /// the next layer's retraining.
+    public struct Normalization: Sendable, Hashable {
+        public var mean: [Float]
+        public var std: [Float]
+
+        public init(mean: [Float], std: [Float]) {
+            self.mean = mean
+            self.std = std
+        }
     }
 
     /// A pass-through op between dense layers, applied to every task's value alike.

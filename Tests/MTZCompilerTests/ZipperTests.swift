@@ -36,6 +36,7 @@ import Testing
         #expect(report.layers.map(\.name) == ["fc1", "fc2"])
         #expect(report.layers.map(\.shared) == [300, 100])
         #expect(report.distillation == 0.5 && report.temperature == 4, "chains distil their originals by default")
+        #expect(report.taskBatchNorms == nil, "chains retrain without task batch norms by default")
         #expect(report.layers.allSatisfy { $0.damping == 1 }, "chains damp the merge by 1 × trace/dimension by default")
         for layer in report.layers {
             #expect(layer.iterations > 0 && layer.cost != nil)
@@ -247,9 +248,11 @@ import Testing
         options.iterationScale = 0.01
         options.batchSize = 8
         options.hessianImages = 2
+        options.calibrationBatches = 2
         let (model, report) = try Zipper(models: models, trainingData: ["a": images, "b": images], options: options).run()
         #expect(report.layers.count == 9)
         #expect(report.distillation == nil, "residual networks retrain on their labels alone by default")
+        #expect(report.taskBatchNorms == true, "residual networks keep task batch norms while retraining by default")
         #expect(report.layers.filter { $0.retrainedWith != nil }.map(\.name) == ["stem/conv", "block1.1/conv", "block2.2/conv", "block3.2/conv"])
         #expect(report.layers.allSatisfy { $0.shared == $0.neurons })
         let stats = try ModelStatistics(model)
@@ -262,6 +265,16 @@ import Testing
         let (partial, partialReport) = try Zipper(models: models, trainingData: ["a": images, "b": images], options: stemOnly).run()
         #expect(partialReport.layers.map(\.name) == ["stem/conv", "block1.2/conv"])
         _ = try partial.validate()
+        // Without retraining, the task batch norms (on by default for residual networks) still
+        // renormalise the task-specific layers above the merge; without them those keep the
+        // original weights.
+        var folded = stemOnly
+        folded.taskBatchNorms = false
+        let unnormalized = try Zipper(models: models, trainingData: ["a": images, "b": images], options: folded).run().model
+        let original = try ZipState(models: models).layers.first { $0.name == "block3.1/conv" }!.weights[0]
+        func block31(_ model: Model) -> [Float]? { model.weights.first { $0.name == "block3.1/conv.a.weight" }?.values.array }
+        #expect(block31(unnormalized) == original)
+        #expect(block31(partial) != nil && block31(partial) != original)
         // The automatic mode searches the first layer of each tied group; the others follow it.
         var automatic = options
         automatic.maxErrorIncrease = 1.0

@@ -1,5 +1,7 @@
 import MTZCore
+import MTZImage
 import MTZRuntime
+import MTZTestSupport
 import Testing
 @testable import MTZTraining
 
@@ -57,6 +59,40 @@ import Testing
         let after = try trainer.runIterations(40, data: data, learningRate: 0.02)
         #expect(after["a"]! < before["a"]! && after["b"]! < before["b"]!)
         #expect(throws: TrainingError.self) { try trainer.runIterations(1, data: ["c": data["a"]!], learningRate: 0.01) }
+    }
+
+    @Test("calibrating batch norms sets their running statistics to the data's, without changing a parameter")
+    func calibrationMeasuresTheData() throws {
+        let images = try Self.mnist(.train, 128)
+        let model = Architecture.resnet.build(task: "digits", labels: DatasetName.mnist.classNames, mean: Architecture.inputMean,
+                                              std: Architecture.inputStd, seed: 3)
+        let trainable = try TrainableModel(model)
+        let trainer = try Trainer(model: trainable, options: TrainingOptions(batchSize: 32, seed: 2))
+        let before = trainable.values
+        try trainer.calibrateBatchNorms(["digits": TaskData(images: images)], batches: 60)
+        #expect(trainable.values == before)
+        // The statistics of the stem batch norm's input (the stem convolution) over the 128 images.
+        let bn = model.nodes.firstIndex { $0.name == "stem/bn" }!
+        let conv = model.nodes[bn].inputs[0].node
+        let preprocessor = Preprocessor(spec: model.input)
+        var sum = [Double](repeating: 0, count: 16), squares = sum
+        for i in 0..<images.count {
+            var input = [Float](repeating: 0, count: 28 * 28)
+            input.withUnsafeMutableBufferPointer { preprocessor.run(images.grayImage(at: i), into: $0) }
+            for (j, v) in try ReferenceInterpreter.runTensors(model, input: input)[conv].values.enumerated() {
+                sum[j % 16] += Double(v)
+                squares[j % 16] += Double(v) * Double(v)
+            }
+        }
+        let n = Double(images.count * 28 * 28)
+        let statistics = try #require(trainable.batchNormStatistics(node: bn))
+        #expect(trainable.batchNormStatistics(node: conv) == nil)
+        for c in 0..<16 {
+            let mean = sum[c] / n, variance = squares[c] / n - mean * mean
+            // A running average over random batches of 32: within a few percent of the whole set.
+            #expect(abs(Double(statistics.mean[c]) - mean) <= 0.1 * variance.squareRoot() + 1e-4, "channel \(c) mean")
+            #expect(abs(Double(statistics.variance[c]) - variance) <= 0.15 * variance + 1e-6, "channel \(c) variance")
+        }
     }
 
     @Test("bad options are refused")

@@ -66,8 +66,8 @@ public struct ZipOptions: Sendable {
     /// Multiplies every retraining budget (0 = no retraining).
     public var iterationScale: Double
     public var batchSize: Int
-    /// Retraining learning rate; nil: 0.01, or 0.001 for residual networks (their batch norms are
-    /// folded, which makes plain retraining less stable).
+    /// Retraining learning rate; nil: 0.01, or 0.001 for residual networks (retraining their fully
+    /// shared trunk runs without normalisation; 0.01 diverged, with task batch norms too).
     public var learningRate: Float?
     /// SGD momentum of the retraining (0: plain SGD, as in the paper; default 0.9).
     public var momentum: Float
@@ -98,6 +98,16 @@ public struct ZipOptions: Sendable {
     /// Scale every task's Hessian to the same trace before pairing and merging, so that a task
     /// whose layer inputs are larger does not dominate the merged weights.
     public var balanceHessians: Bool = true
+    /// Task batch norms: while retraining, each task's own (not yet shared) neurons of every hidden
+    /// layer get a batch norm (batch statistics, learnable scale and shift) started from the
+    /// statistics of that layer's output in the task's original network, and folded back into the
+    /// weights afterwards; a merge below them is renormalised instead of being passed on. Shared
+    /// neurons stay folded, so the trunk is still computed once per image. nil: on for residual
+    /// networks (trained with batch norms, which `mtz train` folds on export), off for chains.
+    public var taskBatchNorms: Bool?
+    /// Mini-batches per task that calibrate the task batch norms' statistics before each retraining
+    /// (with momentum 0.1 the previous statistics are forgotten after about 50).
+    public var calibrationBatches: Int = 50
     /// Training images per task held out for validation (the last ones of the training split).
     public var validationImages: Int
     public var seed: UInt64

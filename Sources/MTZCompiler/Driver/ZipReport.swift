@@ -10,7 +10,8 @@ public struct ZipReport: Sendable, Codable {
         public var cost: CostSummary?
         /// Hessian damping actually used, per task.
         public var damping: Double
-        /// Validation error per task after merging, before retraining, and after retraining.
+        /// Validation error per task after merging, before retraining (with task batch norms: once
+        /// their statistics are recalibrated, which trains nothing), and after retraining.
         public var errorBeforeRetraining: [String: Double]
         public var errorAfterRetraining: [String: Double]
         /// Joint retraining iterations (one mini-batch per task each).
@@ -79,6 +80,8 @@ public struct ZipReport: Sendable, Codable {
     /// temperature (nil: labels only).
     public var distillation: Float? = nil
     public var temperature: Float? = nil
+    /// True when the task-specific neurons kept batch norms while retraining (`ZipOptions.taskBatchNorms`).
+    public var taskBatchNorms: Bool? = nil
     public var tasks: [String]
     /// Validation error of each original network.
     public var originalError: [String: Double]

@@ -48,7 +48,7 @@ public final class Zipper {
     /// The zipping in progress.
     private var state: ZipState
     /// Nothing zipped yet: where every candidate of the automatic mode starts.
-    private let initialState: ZipState
+    private var initialState: ZipState
     private let taskNames: [String]
     private let train: [String: LabeledImages]
     private let validation: [String: LabeledImages]
@@ -57,6 +57,8 @@ public final class Zipper {
     private let learningRate: Float
     /// The distillation weight in use (`options.distillation` or its default).
     private let distillation: Float
+    /// Whether task-specific neurons keep a batch norm while retraining (`options.taskBatchNorms` or its default).
+    private let taskBatchNorms: Bool
     /// Each task's retraining images, with its original network's outputs when distilling
     /// (computed on first use).
     private var retrainingData: [String: TaskData]?
@@ -74,6 +76,7 @@ public final class Zipper {
         guard options.batchSize >= 1, options.batchSize <= 4096 else { throw ZipError.invalidOption("batch size must be in 1...4096") }
         guard options.damping > 0, options.damping.isFinite else { throw ZipError.invalidOption("damping must be positive") }
         guard options.maxCandidates >= 1 else { throw ZipError.invalidOption("the automatic mode needs at least one candidate") }
+        guard options.calibrationBatches >= 1 else { throw ZipError.invalidOption("task batch norms need at least one calibration batch") }
         let state = try ZipState(models: models)
         self.state = state
         initialState = state
@@ -81,6 +84,7 @@ public final class Zipper {
         let residual = state.layers.indices.contains { state.tiedLayers(of: $0).count > 1 }
         learningRate = options.learningRate ?? (residual ? 0.001 : 0.01)
         distillation = options.distillation ?? (residual ? 0 : 0.5)
+        taskBatchNorms = options.taskBatchNorms ?? residual
         do { try Distillation.check(weight: distillation, temperature: options.temperature) } catch { throw ZipError.invalidOption(error.description) }
         guard learningRate > 0, learningRate.isFinite else { throw ZipError.invalidOption("the learning rate must be positive") }
         var train: [String: LabeledImages] = [:], validation: [String: LabeledImages] = [:]
@@ -111,6 +115,7 @@ public final class Zipper {
         }
         let tell = progress ?? { _ in }
         if distillation > 0, options.iterationScale > 0 { _ = try taskData(progress: tell) }
+        if taskBatchNorms { try measureBatchNorms() }
         let path: Path
         var search: ZipReport.Search?
         if let maxIncrease = options.maxErrorIncrease {
@@ -129,6 +134,7 @@ public final class Zipper {
             finalRetraining: path.final, totalIterations: path.layers.reduce(path.final?.iterations ?? 0) { $0 + $1.iterations },
             parameters: stats.parameters, sharedParameters: stats.sharedParameters, separateParameters: stats.separateParameters,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9, search: search)
+        if taskBatchNorms { report.taskBatchNorms = true }
         if distillation > 0 {
             report.distillation = distillation
             report.temperature = options.temperature
@@ -229,8 +235,7 @@ public final class Zipper {
                 progress(ZipProgress(layer: "final", layerIndex: hidden.count - 1, layerCount: hidden.count, phase: phase,
                                      iteration: iteration, iterations: finalIterations, errors: errors))
             }
-            let (lowered, map) = try state.lowered()
-            let trained = try retrain(lowered, map: map, iterations: finalIterations) { tell(.retraining, $0) }
+            let trained = try retrain(iterations: finalIterations) { tell(.retraining, $0) }
             tell(.validating, 0)
             let after = try validationError(of: trained)
             tell(.validating, finalIterations, after)
@@ -478,12 +483,13 @@ public final class Zipper {
                 seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9,
                 retrainedWith: state.pending.min().map { state.layers[$0].name })
         }
-        let (lowered, map) = try state.lowered()
+        // Task batch norms above the merge renormalise what it changed (statistics only, no training).
+        let renormalized = try retrain(iterations: 0) { _ in }
         tell(.validating, 0, 0, [:])
-        let before = try validationError(of: lowered)
+        let before = try validationError(of: renormalized)
         var after = before
         if iterations > 0 {
-            let trained = try retrain(lowered, map: map, iterations: iterations) { tell(.retraining, $0, iterations, [:]) }
+            let trained = try retrain(iterations: iterations) { tell(.retraining, $0, iterations, [:]) }
             tell(.validating, 0, 0, [:])
             after = try validationError(of: trained)
         }
@@ -548,26 +554,58 @@ public final class Zipper {
         state.shapes[state.unit(ofLayer: l)]
     }
 
-    /// Joint retraining of the lowered current state: one mini-batch per task per iteration, summed
-    /// losses; the trained weights go back into the state.
-    /// - Returns: the retrained model (the same graph as `lowered`, new weights).
-    private func retrain(_ lowered: Model, map: LoweringMap, iterations: Int, progress: (Int) -> Void) throws -> Model {
+    /// Joint retraining of the current state: one mini-batch per task per iteration, summed losses;
+    /// the trained weights go back into the state. Task-specific neurons with a normalisation keep
+    /// their batch norm while training (`ZipState.lowered(normalizing:)`): its statistics are first
+    /// calibrated on each task's data, and it is folded back into the state afterwards. With no
+    /// iterations, that calibration and fold is all that happens.
+    /// - Returns: the deployable model of the retrained state.
+    private func retrain(iterations: Int, progress: (Int) -> Void) throws -> Model {
+        let (lowered, map) = try state.lowered(normalizing: true)
+        if iterations == 0, map.normalizations.isEmpty { return lowered }
         let trainable = try TrainableModel(lowered)
         let trainer = try Trainer(model: trainable, options: TrainingOptions(
             epochs: 1, batchSize: options.batchSize, learningRate: learningRate, schedule: options.schedule,
             momentum: options.momentum, weightDecay: options.weightDecay, seed: options.seed))
         let data = try taskData()
+        if !map.normalizations.isEmpty { try trainer.calibrateBatchNorms(data, batches: options.calibrationBatches) }
         for done in 0..<iterations {
             let rate = options.schedule.rate(base: learningRate, progress: Double(done) / Double(iterations))
             _ = try trainer.runIterations(1, data: data, learningRate: rate)
             if (done + 1) % 25 == 0 || done + 1 == iterations { progress(done + 1) }
         }
-        let trained = trainable.exportModel()
-        guard trained.weights.allSatisfy({ $0.values.array.allSatisfy(\.isFinite) }) else {
+        var trained = lowered
+        trained.weights = Swift.zip(lowered.weights, trainable.values).map { WeightTensor(name: $0.name, shape: $0.shape, values: $1) }
+        var folded = state
+        try folded.absorb(trained, map: map)
+        for rows in map.normalizations {
+            let statistics = trainable.batchNormStatistics(node: rows.node)!
+            try folded.foldNormalization(rows, gamma: trainable.values[rows.gamma], beta: trainable.values[rows.beta],
+                                         mean: statistics.mean, variance: statistics.variance, epsilon: trainable.batchNormEpsilon)
+        }
+        let result = try folded.lowered().0
+        guard result.weights.allSatisfy({ $0.values.array.allSatisfy(\.isFinite) }) else {
             throw ZipError.numerical("retraining diverged (weights became infinite or NaN); try a smaller --lr (it was \(learningRate))")
         }
-        try state.absorb(trained, map: map)
-        return trained
+        state = folded
+        return result
+    }
+
+    /// Sets every hidden layer's normalisation (`ZipOptions.taskBatchNorms`) to the statistics of its
+    /// output in each task's original network (`BatchNormTargets`).
+    private func measureBatchNorms() throws {
+        for t in taskNames.indices {
+            let (network, map) = try initialState.taskNetwork(t)
+            let measured = try BatchNormTargets.measure(network, map: map, excluded: [initialState.headLayer],
+                                                        images: train[taskNames[t]]!, count: options.hessianImages)
+            for (l, normalization) in measured {
+                if initialState.layers[l].normalization.isEmpty {
+                    initialState.layers[l].normalization = Array(repeating: normalization, count: taskNames.count)
+                }
+                initialState.layers[l].normalization[t] = normalization
+            }
+        }
+        state = initialState
     }
 
     /// Largest number of teacher outputs kept for distillation (images × classes over all tasks: 1 GiB).

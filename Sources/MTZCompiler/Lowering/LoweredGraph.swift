@@ -15,6 +15,7 @@ struct LoweredGraph {
     private(set) var nodes: [Node] = []
     private(set) var weights: [WeightTensor] = []
     private(set) var sources: [LoweringMap.Source] = []
+    private(set) var normalizations: [LoweringMap.NormalizedRows] = []
 
     /// Appends a node and returns a reference to its whole value.
     mutating func add(_ name: String, layer: String, _ op: Operation, _ inputs: [ValueRef]) -> ValueRef {
@@ -27,6 +28,19 @@ struct LoweredGraph {
         weights.append(WeightTensor(name: name, shape: shape, values: values))
         sources.append(source)
         return weights.count - 1
+    }
+
+    /// Appends a training batch norm of `rows` over `x` with parameters `gamma` and `beta`.
+    mutating func addBatchNorm(_ name: String, layer: String, x: ValueRef, gamma: [Float], beta: [Float],
+                               rows: LoweringMap.NormalizedRows) -> ValueRef {
+        let source = LoweringMap.Source(layer: rows.layer, tasks: [rows.task], rows: rows.rows, inputChannels: 0..<0, kind: .normalization)
+        let g = addWeight("\(name).gamma", shape: [gamma.count], values: gamma, source: source)
+        let b = addWeight("\(name).beta", shape: [beta.count], values: beta, source: source)
+        let out = add(name, layer: layer, .batchNorm(scale: g, shift: b), [x])
+        var entry = rows
+        (entry.node, entry.gamma, entry.beta) = (out.node, g, b)
+        normalizations.append(entry)
+        return out
     }
 
     /// Appends `op` (the layer's convolution geometry, or fully connected when `conv` is nil)

@@ -12,6 +12,9 @@ public struct LoweringMap: Sendable, Hashable {
             case weight
             /// A range of the bias vector.
             case bias
+            /// The gamma or beta of a retraining batch norm over `rows` (see `normalizations`);
+            /// `ZipState.absorb` leaves it to `ZipState.foldNormalization`.
+            case normalization
         }
 
         /// Dense layer index in `ZipState.layers`.
@@ -49,10 +52,32 @@ public struct LoweringMap: Sendable, Hashable {
     /// is shared.
     public var specificInput: [[ValueRef?]]
 
+    /// A retraining batch norm over one task's own rows of a layer (`ZipState.lowered(normalizing:)`).
+    public struct NormalizedRows: Sendable, Hashable {
+        /// Dense layer index in `ZipState.layers`, the task, and the rows (the task's own neurons).
+        public var layer: Int
+        public var task: Int
+        public var rows: Range<Int>
+        /// The batch-norm node, and the weight tensors of its gamma and beta.
+        public var node = 0
+        public var gamma = 0
+        public var beta = 0
+
+        public init(layer: Int, task: Int, rows: Range<Int>) {
+            self.layer = layer
+            self.task = task
+            self.rows = rows
+        }
+    }
+
+    /// The retraining batch norms of a model lowered with `normalizing: true` (else empty).
+    public var normalizations: [NormalizedRows]
+
     /// Creates a map from its parts.
-    public init(sources: [Source], sharedInput: [[ValueRef?]], specificInput: [[ValueRef?]]) {
+    public init(sources: [Source], sharedInput: [[ValueRef?]], specificInput: [[ValueRef?]], normalizations: [NormalizedRows] = []) {
         self.sources = sources
         self.sharedInput = sharedInput
         self.specificInput = specificInput
+        self.normalizations = normalizations
     }
 }

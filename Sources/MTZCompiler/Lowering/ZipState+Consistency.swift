@@ -62,6 +62,10 @@ extension ZipState {
                     throw ModelError("layer '\(layer.name)', task '\(tasks[t].name)': \(layer.weights[t].count) weights and \(layer.biases[t].count) biases, expected \(layer.outCount) × \(layout.rowLength) and \(layer.outCount)")
                 }
             }
+            guard layer.normalization.isEmpty || (layer.normalization.count == tasks.count
+                && layer.normalization.allSatisfy { $0.mean.count == layer.outCount && $0.std.count == layer.outCount }) else {
+                throw ModelError("layer '\(layer.name)': the batch norms of its task-specific neurons do not have one mean and one standard deviation per neuron of every task")
+            }
             try checkMergedBlock(layer: l, layout: layout)
         }
     }

@@ -20,9 +20,16 @@ extension ZipState {
     /// `Node.layer` = the layer name. The merged block (shared rows × shared input columns) and
     /// the merged bias are one weight tensor each, read by every node that needs them.
     ///
+    /// With `normalizing`, the model is the one retraining trains: a task's own rows of a layer with
+    /// `normalization` compute their linear output (`L/<task>`, no activation, no residual), then a
+    /// batch norm `L/<task>/bn` (gamma = the normalisation's std, beta = its mean: a training batch
+    /// norm normalises them to what the task learned), then the residual add `L/<task>/add` or the
+    /// activation `L/<task>/act`. `LoweringMap.normalizations` lists these batch norms. Without it
+    /// (the default) the model is the deployable one.
+    ///
     /// - Throws: `ModelError` if the state is inconsistent (see `checkConsistency()`).
     /// - Complexity: O(total weights).
-    public func lowered() throws(ModelError) -> (Model, LoweringMap) {
+    public func lowered(normalizing: Bool = false) throws(ModelError) -> (Model, LoweringMap) {
         try checkConsistency()
         let layouts = neuronLayouts
         var graph = LoweredGraph()
@@ -40,7 +47,8 @@ extension ZipState {
             case .dense(let l):
                 sharedInput[l] = x.map(\.shared)
                 specificInput[l] = x.map(\.specific)
-                unitValues.append(lowerDense(l, layout: layouts[l], x, addend: links[u].addend.map { unitValues[$0] }, into: &graph))
+                unitValues.append(lowerDense(l, layout: layouts[l], x, addend: links[u].addend.map { unitValues[$0] },
+                                             normalizing: normalizing, into: &graph))
             }
         }
         let values = unitValues.last ?? imageValue
@@ -59,7 +67,8 @@ extension ZipState {
         } catch {
             throw ModelError("lowering produced an invalid model (a bug): \(error.message)")
         }
-        return (model, LoweringMap(sources: graph.sources, sharedInput: sharedInput, specificInput: specificInput))
+        return (model, LoweringMap(sources: graph.sources, sharedInput: sharedInput, specificInput: specificInput,
+                                   normalizations: graph.normalizations))
     }
 
     /// Applies a pass-through op to every block, once for a block that is one node for all tasks.
@@ -89,7 +98,7 @@ extension ZipState {
     /// connection, split like this layer's output since the two are tied) each block accumulates
     /// into the addend's matching block: the innermost node of a chain of partial sums takes it.
     private func lowerDense(_ l: Int, layout: NeuronLayout, _ values: [TaskValue], addend: [TaskValue]?,
-                            into graph: inout LoweredGraph) -> [TaskValue] {
+                            normalizing: Bool, into graph: inout LoweredGraph) -> [TaskValue] {
         let layer = layers[l]
         let k = layer.sharedCount, n = layer.outCount
         let name = layer.name
@@ -161,22 +170,36 @@ extension ZipState {
         }
         if k < n {
             let rows = k..<n
+            let normalized = normalizing && !layer.normalization.isEmpty
             for (t, task) in tasks.enumerated() {
                 let own = bias("\(task.name).bias", task: t, owners: [t], rows: rows)
-                let residual = addend?[t].specific
+                // With a batch norm, the residual and the activation come after it.
+                let residual = normalized ? nil : addend?[t].specific
+                let activation = normalized ? .none : layer.activation
+                var out: ValueRef
                 if !hasSpecific || !hasShared {
                     let (x, channels) = hasShared ? (values[t].shared!, layout.sharedRange) : (values[t].specific!, layout.specificRange)
                     let w = weight("\(task.name).weight", task: t, owners: [t], rows: rows, channels: channels)
-                    result[t].specific = dense("\(name)/\(task.name)", rows: rows.count, x: x, weight: w, bias: own, activation: layer.activation,
-                                               addend: residual)
+                    out = dense("\(name)/\(task.name)", rows: rows.count, x: x, weight: w, bias: own, activation: activation, addend: residual)
                 } else {
                     let q = weight("\(task.name).partial.weight", task: t, owners: [t], rows: rows, channels: layout.sharedRange)
                     let partial = dense("\(name)/\(task.name)/partial", rows: rows.count, x: values[t].shared!, weight: q, bias: nil,
                                         activation: .none, addend: residual)
                     let z = weight("\(task.name).weight", task: t, owners: [t], rows: rows, channels: layout.specificRange)
-                    result[t].specific = dense("\(name)/\(task.name)", rows: rows.count, x: values[t].specific!, weight: z, bias: own,
-                                               activation: layer.activation, addend: partial)
+                    out = dense("\(name)/\(task.name)", rows: rows.count, x: values[t].specific!, weight: z, bias: own,
+                                activation: activation, addend: partial)
                 }
+                if normalized {
+                    let n = layer.normalization[t]
+                    out = graph.addBatchNorm("\(name)/\(task.name)/bn", layer: name, x: out, gamma: Array(n.std[rows]), beta: Array(n.mean[rows]),
+                                             rows: LoweringMap.NormalizedRows(layer: l, task: t, rows: rows))
+                    if let skip = addend?[t].specific {
+                        out = graph.add("\(name)/\(task.name)/add", layer: name, .add(layer.activation), [out, skip])
+                    } else if layer.activation != .none {
+                        out = graph.add("\(name)/\(task.name)/act", layer: name, .activation(layer.activation), [out])
+                    }
+                }
+                result[t].specific = out
             }
         }
         return result
@@ -194,6 +217,7 @@ extension ZipState {
         for l in layers.indices {
             single.layers[l].weights = [layers[l].weights[t]]
             single.layers[l].biases = [layers[l].biases[t]]
+            if !layers[l].normalization.isEmpty { single.layers[l].normalization = [layers[l].normalization[t]] }
         }
         return try single.lowered()
     }

@@ -77,6 +77,10 @@ extension ZipState {
             for m in tied {
                 layers[m].weights[t] = Self.permutedRows(layers[m].weights[t], order: order, rowLength: layouts[m].rowLength)
                 layers[m].biases[t] = order.map { layers[m].biases[t][$0] }
+                if !layers[m].normalization.isEmpty {
+                    let n = layers[m].normalization[t]
+                    layers[m].normalization[t] = Normalization(mean: order.map { n.mean[$0] }, std: order.map { n.std[$0] })
+                }
             }
             for c in consumers {
                 precondition(layouts[c].inChannels == layer.outCount, "share: layer '\(layers[c].name)' does not read the \(layer.outCount) channels of '\(layer.name)'")

@@ -54,6 +54,12 @@ public final class TrainableModel {
         }
     }
 
+    /// The running mean and variance of batch-norm node `node`, or nil if it is not a batch norm.
+    public func batchNormStatistics(node: Int) -> (mean: [Float], variance: [Float])? {
+        guard let mean = runningMean[node], let variance = runningVariance[node] else { return nil }
+        return (mean, variance)
+    }
+
     /// Number of trainable values.
     public var parameterCount: Int { values.reduce(0) { $0 + $1.count } }
 

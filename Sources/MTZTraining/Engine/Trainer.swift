@@ -201,6 +201,20 @@ public final class Trainer {
         return loss
     }
 
+    /// Sets the batch norms' running statistics to those of the data as the model is now: `batches`
+    /// random mini-batches per task run forward in training mode, with no gradient and no update.
+    /// With momentum 0.1 the statistics of the model's start are forgotten after about 50 batches.
+    public func calibrateBatchNorms(_ data: [String: TaskData], batches: Int) throws(TrainingError) {
+        let tasks = try checkedTasks(data)
+        for _ in 0..<batches {
+            for name in tasks {
+                let images = data[name]!.images
+                load(images, indices: (0..<options.batchSize).map { _ in Int(random.next() % UInt64(images.count)) })
+                executor.forward(stepsByTask[name]!, training: true)
+            }
+        }
+    }
+
     /// Top-1 error (fraction) and mean loss of `task` on `images`, in inference mode (running
     /// batch-norm statistics, no dropout).
     public func evaluate(task: String, images: LabeledImages) throws(TrainingError) -> (error: Double, loss: Double) {

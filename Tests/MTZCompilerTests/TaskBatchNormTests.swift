@@ -1,0 +1,216 @@
+@testable import MTZCompiler
+import MTZCore
+import MTZImage
+import MTZTestSupport
+import MTZTraining
+import Testing
+
+/// Task batch norms: a task's own neurons keep a batch norm while retraining (lowered with
+/// `normalizing: true`), folded back into the state afterwards.
+@Suite struct TaskBatchNormTests {
+    static let labels = (0..<10).map(String.init)
+
+    static func resnets() -> [Model] {
+        ["a", "b"].enumerated().map { i, task in
+            Architecture.resnet.build(task: task, labels: labels, mean: 0.5, std: 0.5, seed: UInt64(61 + i))
+        }
+    }
+
+    /// Seeded normalisation values for every hidden layer: means in [-1, 1], deviations in [0.5, 2].
+    static func normalized(_ state: ZipState, seed: UInt64) -> ZipState {
+        var s = state
+        var rng = SeededRandom(seed: seed)
+        for l in 0..<s.headLayer {
+            s.layers[l].normalization = s.tasks.indices.map { _ in
+                let n = s.layers[l].outCount
+                return ZipState.Normalization(mean: (0..<n).map { _ in rng.nextFloat(in: -1...1) },
+                                              std: (0..<n).map { _ in rng.nextFloat(in: 0.5...2) })
+            }
+        }
+        return s
+    }
+
+    /// Shares neurons `neurons[t]` of the stem (and of block1.2, tied to it), merged as averages.
+    static func shareStem(_ state: inout ZipState, neurons: [[Int]]) throws {
+        for name in ["stem/conv", "block1.2/conv"] {
+            let l = state.layers.firstIndex { $0.name == name }!
+            let rows = state.tasks.indices.map { state.inputColumns(layer: l, task: $0) }
+            let k = neurons[0].count
+            var merged = Matrix(rows: k, cols: rows[0].cols)
+            for i in 0..<k {
+                // block1.2's rows are aligned already (row i is shared neuron i in both tasks).
+                let (a, b) = name == "stem/conv" ? (neurons[0][i], neurons[1][i]) : (i, i)
+                for c in 0..<merged.cols { merged[i, c] = (rows[0][a, c] + rows[1][b, c]) / 2 }
+            }
+            if name == "stem/conv" {
+                try state.share(layer: l, neurons: neurons, merged: merged)
+            } else {
+                try state.merge(layer: l, merged: merged)
+            }
+        }
+    }
+
+    @Test("the retraining lowering puts a batch norm after every task's own normalised rows, and nowhere else")
+    func normalizingLowering() throws {
+        let plain = try ZipState(models: Self.resnets())
+        // Without normalisation the retraining lowering is the deployable one.
+        let (same, sameMap) = try plain.lowered(normalizing: true)
+        #expect(same.nodes.map(\.name) == (try plain.lowered().0.nodes.map(\.name)) && sameMap.normalizations.isEmpty)
+        var state = Self.normalized(plain, seed: 3)
+        let before = state.layers[0].normalization
+        let neurons = [[5, 1, 9, 14], [0, 2, 4, 6]]
+        try Self.shareStem(&state, neurons: neurons)
+        try state.checkConsistency()
+        // The normalisation of the stem's rows moved with its neurons (chosen ones first, then the rest in order).
+        for t in 0..<2 {
+            let chosen = Set(neurons[t])
+            let order = neurons[t] + (0..<16).filter { !chosen.contains($0) }
+            #expect(state.layers[0].normalization[t].mean == order.map { before[t].mean[$0] })
+            #expect(state.layers[0].normalization[t].std == order.map { before[t].std[$0] })
+        }
+        let (model, map) = try state.lowered(normalizing: true)
+        let expected = state.layers.indices.filter { !state.layers[$0].normalization.isEmpty && state.layers[$0].sharedCount < state.layers[$0].outCount }
+        #expect(map.normalizations.count == 2 * expected.count)
+        for rows in map.normalizations {
+            let layer = state.layers[rows.layer]
+            #expect(rows.rows == layer.sharedCount..<layer.outCount)
+            guard case .batchNorm(let g, let b) = model.nodes[rows.node].op, g == rows.gamma, b == rows.beta else {
+                Issue.record("node \(rows.node) is not the batch norm of \(layer.name)")
+                continue
+            }
+            #expect(model.weights[g].values.array == Array(layer.normalization[rows.task].std[rows.rows]))
+            #expect(model.weights[b].values.array == Array(layer.normalization[rows.task].mean[rows.rows]))
+            #expect(map.sources[g].kind == .normalization && map.sources[b].kind == .normalization)
+        }
+        #expect(model.nodes.filter { if case .batchNorm = $0.op { true } else { false } }.count == map.normalizations.count)
+    }
+
+    @Test("folding trained batch norms computes what the batch norms computed in inference mode, and keeps what they learned")
+    func foldingMatchesInferenceBatchNorm() throws {
+        var state = Self.normalized(try ZipState(models: Self.resnets()), seed: 4)
+        try Self.shareStem(&state, neurons: [[3, 7], [12, 0]])
+        var (model, map) = try state.lowered(normalizing: true)
+        var rng = SeededRandom(seed: 9)
+        let epsilon: Float = 1e-5
+        var trained: [(gamma: [Float], beta: [Float], mean: [Float], variance: [Float])] = []
+        for rows in map.normalizations {
+            let n = rows.rows.count
+            // Negative scales too: the fold must not flip a neuron.
+            let gamma = (0..<n).map { _ in rng.nextFloat(in: -1.5...1.5) }
+            let beta = (0..<n).map { _ in rng.nextFloat(in: -0.5...0.5) }
+            let mean = (0..<n).map { _ in rng.nextFloat(in: -0.2...0.2) }
+            let variance = (0..<n).map { _ in rng.nextFloat(in: 0.2...1.2) }
+            trained.append((gamma, beta, mean, variance))
+            // In the model's own (inference) semantics a batch norm is a per-channel scale and shift.
+            let scale = (0..<n).map { gamma[$0] / (variance[$0] + epsilon).squareRoot() }
+            model.weights[rows.gamma] = WeightTensor(name: "g", shape: [n], values: scale)
+            model.weights[rows.beta] = WeightTensor(name: "b", shape: [n], values: (0..<n).map { beta[$0] - mean[$0] * scale[$0] })
+        }
+        for (rows, t) in zip(map.normalizations, trained) {
+            try state.foldNormalization(rows, gamma: t.gamma, beta: t.beta, mean: t.mean, variance: t.variance, epsilon: epsilon)
+        }
+        let input = RandomModels.input(for: model, seed: 5)
+        let withBatchNorms = try ReferenceInterpreter.outputs(model, input: input)
+        let folded = try ReferenceInterpreter.outputs(state.lowered().0, input: input)
+        for task in ["a", "b"] {
+            #expect(isClose(folded[task]!, withBatchNorms[task]!, relative: 1e-4, absolute: 1e-6), "\(task): \(FloatComparison(folded[task]!, withBatchNorms[task]!))")
+        }
+        for (rows, t) in zip(map.normalizations, trained) {
+            let n = state.layers[rows.layer].normalization[rows.task]
+            #expect(Array(n.mean[rows.rows]) == t.beta)
+            #expect(Array(n.std[rows.rows]) == t.gamma.map(abs))
+        }
+        // Rows that do not fit are refused and change nothing.
+        let copy = state
+        var wrong = map.normalizations[0]
+        wrong.rows = 0..<wrong.rows.upperBound
+        #expect(throws: ModelError.self) {
+            try state.foldNormalization(wrong, gamma: [1], beta: [0], mean: [0], variance: [1], epsilon: epsilon)
+        }
+        #expect(state.layers.map(\.weights) == copy.layers.map(\.weights))
+    }
+
+    @Test("a normalisation without one mean and deviation per neuron of every task is inconsistent")
+    func inconsistentNormalizationIsRefused() throws {
+        var state = Self.normalized(try ZipState(models: Self.resnets()), seed: 5)
+        state.layers[2].normalization[1].std.removeLast()
+        #expect(throws: ModelError.self) { try state.checkConsistency() }
+        state.layers[2].normalization.removeLast()
+        #expect(throws: ModelError.self) { try state.checkConsistency() }
+    }
+
+    @Test("the targets are the statistics of each hidden layer's output before its activation and residual add: a batch norm's output before folding")
+    func targetsAreOutputStatistics() throws {
+        // Trained networks keep their batch norms as nodes until export; the zip reads the folded form.
+        let model = Self.resnets()[0]
+        let images = try Dataset.load(.mnist, split: .train).subset(0..<6)
+        let state = try ZipState(models: [model, { var m = model; m.tasks[0].name = "b"; return m }()])
+        let (network, map) = try state.taskNetwork(0)
+        let targets = try BatchNormTargets.measure(network, map: map, excluded: [state.headLayer], images: images, count: 5)
+        #expect(Set(targets.keys) == Set(0..<state.headLayer))
+        let shapes = try model.validate()
+        let preprocessor = Preprocessor(spec: model.input)
+        let batchNorms = model.nodes.indices.filter { if case .batchNorm = model.nodes[$0].op { true } else { false } }
+        #expect(batchNorms.count == state.headLayer)
+        var sums: [Int: [Double]] = [:], squares: [Int: [Double]] = [:]
+        for i in 0..<5 {
+            var input = [Float](repeating: 0, count: 28 * 28)
+            input.withUnsafeMutableBufferPointer { preprocessor.run(images.grayImage(at: i), into: $0) }
+            let values = try ReferenceInterpreter.runTensors(model, input: input)
+            for node in batchNorms {
+                let c = shapes[node].channels
+                for (j, v) in values[node].values.enumerated() {
+                    sums[node, default: [Double](repeating: 0, count: c)][j % c] += Double(v)
+                    squares[node, default: [Double](repeating: 0, count: c)][j % c] += Double(v) * Double(v)
+                }
+            }
+        }
+        for node in batchNorms {
+            let layerName = model.nodes[model.nodes[node].inputs[0].node].name
+            let target = try #require(state.layers.firstIndex { $0.name == layerName }.flatMap { targets[$0] })
+            let n = Double(5 * shapes[node].pixels)
+            let mean = sums[node]!.map { Float($0 / n) }
+            let std = zip(squares[node]!, sums[node]!).map { Float(($0 / n - ($1 / n) * ($1 / n)).squareRoot()) }
+            #expect(isClose(target.mean, mean, relative: 1e-3, absolute: 1e-4), "\(layerName) mean: \(FloatComparison(target.mean, mean))")
+            #expect(isClose(target.std, std, relative: 1e-3, absolute: 1e-4), "\(layerName) std: \(FloatComparison(target.std, std))")
+        }
+    }
+
+    @Test("after a merge, calibrating and folding the task batch norms brings the layers above it back to the original statistics")
+    func renormalizingRestoresTheOriginalStatistics() throws {
+        let images = try Dataset.load(.mnist, split: .train).subset(0..<64)
+        var state = try ZipState(models: Self.resnets())
+        func statistics(_ state: ZipState, task t: Int) throws -> [Int: ZipState.Normalization] {
+            let (network, map) = try state.taskNetwork(t)
+            return try BatchNormTargets.measure(network, map: map, excluded: [state.headLayer], images: images, count: 64)
+        }
+        let targets = try [0, 1].map { try statistics(state, task: $0) }
+        for l in 0..<state.headLayer { state.layers[l].normalization = [targets[0][l]!, targets[1][l]!] }
+        try Self.shareStem(&state, neurons: [Array(0..<16), Array(0..<16)])
+        /// Largest distance of a channel's mean and deviation from the target's, in target deviations.
+        func drift(_ state: ZipState, layer l: Int) throws -> Float {
+            (0..<2).map { t -> Float in
+                let now = try! statistics(state, task: t)[l]!, target = targets[t][l]!
+                return (0..<now.mean.count).map { c in
+                    max(abs(now.mean[c] - target.mean[c]), abs(now.std[c] - target.std[c])) / max(target.std[c], 1e-3)
+                }.max()!
+            }.max()!
+        }
+        let block21 = state.layers.firstIndex { $0.name == "block2.1/conv" }!
+        let merged = try drift(state, layer: block21)
+        // What Zipper does before validating a merge: batch norms on the task-specific rows,
+        // statistics calibrated on each task's images, folded back.
+        let (model, map) = try state.lowered(normalizing: true)
+        let trainable = try TrainableModel(model)
+        let trainer = try Trainer(model: trainable, options: TrainingOptions(batchSize: 16, seed: 1))
+        try trainer.calibrateBatchNorms(["a": TaskData(images: images), "b": TaskData(images: images)], batches: 50)
+        for rows in map.normalizations {
+            let s = try #require(trainable.batchNormStatistics(node: rows.node))
+            try state.foldNormalization(rows, gamma: trainable.values[rows.gamma], beta: trainable.values[rows.beta],
+                                        mean: s.mean, variance: s.variance, epsilon: trainable.batchNormEpsilon)
+        }
+        let renormalized = try drift(state, layer: block21)
+        #expect(merged > 0.3, "merging the stem moved block2.1's statistics (\(merged))")
+        #expect(renormalized < 0.1, "renormalising brought them back (\(renormalized) of a deviation)")
+    }
+}
