@@ -270,8 +270,11 @@ struct ZipCommand: ParsableCommand {
             line.clear()
             throw report(error)
         }
+        // The command that made the model, like mtz train's `training.command`.
+        var zipped = result.model
+        zipped.metadata["zip.command"] = (["mtz"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         do {
-            try ModelFile.write(result.model, to: output)
+            try ModelFile.write(zipped, to: output)
             if let path = reportPath {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -282,7 +285,8 @@ struct ZipCommand: ParsableCommand {
         }
         let r = result.report
         let taught = r.distillation.map { String(format: ", distilling the originals (weight %g, temperature %g)", $0, r.temperature ?? 0) } ?? ""
-        print("zipped \(r.tasks.joined(separator: " + ")) with \(r.method)\(taught) in \(String(format: "%.1f", r.seconds)) s")
+        let normalized = r.taskBatchNorms == true ? ", task batch norms while retraining" : ""
+        print("zipped \(r.tasks.joined(separator: " + ")) with \(r.method)\(taught)\(normalized) in \(String(format: "%.1f", r.seconds)) s")
         for t in r.tasks { print(String(format: "  %@: original validation error %.2f %%", t, 100 * (r.originalError[t] ?? .nan))) }
         for l in r.layers {
             let before = r.tasks.map { String(format: "%.2f", 100 * (l.errorBeforeRetraining[$0] ?? .nan)) }.joined(separator: "/")

@@ -288,8 +288,12 @@ import Testing
                               "--teachers", ab, "-o", try Self.path("student.mtz")])
         #expect(r.status == 64 && r.stderr.contains("single-task"), "\(r.stderr)")
         r = try CLITests.mtz(["inspect", z, "--json"])
-        let stats = try #require((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["statistics"] as? [String: Any])
+        let inspected = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let stats = try #require(inspected["statistics"] as? [String: Any])
         #expect((stats["savedFraction"] as? Double ?? 0) > 0.45)
+        // The model records the command that made it.
+        let zipCommand = (inspected["metadata"] as? [String: String])?["zip.command"]
+        #expect(zipCommand?.hasPrefix("mtz zip \(a) \(b) --iteration-scale 0.05") == true, "\(zipCommand ?? "none")")
         r = try CLITests.mtz(["zip", a, b, "--share", "fc1=2", "-o", z])
         #expect(r.status == 64, "\(r.stderr)")
         // ONNX networks zip directly; they do not record their dataset, so --datasets names it.

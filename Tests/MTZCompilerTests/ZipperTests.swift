@@ -96,6 +96,7 @@ import Testing
         options.iterationScale = method == .mtzAverage ? 0 : 0.05
         let (model, report) = try Zipper(models: [a, b], trainingData: ["a": imagesA, "b": imagesB], options: options).run()
         #expect(report.layers.map(\.shared) == [150, 25])
+        #expect((report.distillation == nil) == (options.iterationScale == 0), "only a retraining distils")
         _ = try model.validate()
         let stats = try ModelStatistics(model)
         #expect(stats.sharedParameters > 0 && stats.savedBytes > 0)

@@ -77,7 +77,7 @@ public struct ZipReport: Sendable, Codable {
 
     public var method: String
     /// Retraining with distillation from the original networks: the weight of its loss term and its
-    /// temperature (nil: labels only).
+    /// temperature (nil: labels only, or no retraining).
     public var distillation: Float? = nil
     public var temperature: Float? = nil
     /// True when the task-specific neurons kept batch norms while retraining (`ZipOptions.taskBatchNorms`).

@@ -135,7 +135,7 @@ public final class Zipper {
             parameters: stats.parameters, sharedParameters: stats.sharedParameters, separateParameters: stats.separateParameters,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9, search: search)
         if taskBatchNorms { report.taskBatchNorms = true }
-        if distillation > 0 {
+        if distillation > 0, options.iterationScale > 0 {
             report.distillation = distillation
             report.temperature = options.temperature
         }
