@@ -11,8 +11,9 @@
 #   (d) three networks (LeNet-5 MNIST seed 1 + seed 2 + Fashion-MNIST) and two residual CNNs;
 #   (k) retraining distilled from the original networks (the default since 2026-11-28): every
 #       method at budgets from 59 to 2,591 iterations, from scratch with the same teachers, weights,
-#       temperatures, merge damping, residual CNNs (docs/experiments/distillation.md).
-# About 3.5 h on two busy cores (the k runs ~1.2 h of it).
+#       temperatures, merge damping, residual CNNs (docs/experiments/distillation.md);
+#   (t), (s) task and shared batch norms for residual networks.
+# About 5.5 h on two busy cores (the k runs ~1.2 h of it, the residual t and s runs ~2 h).
 # Usage: scripts/experiments.sh [SCRATCH_DIR]   (default /tmp/mtz-experiments)
 # Needs the datasets (scripts/fetch-datasets.sh) and the shipped single-task models
 # (scripts/train-models.sh). Zipped models, logs, reports and evaluations go to SCRATCH_DIR; a run
@@ -219,19 +220,35 @@ run k-resnet-mnistxfashion-share1-damping1 k resnet-mnist-s1,resnet-fashion-s1 -
 # (t) Task batch norms (the residual networks' default since 2026-11-28): the residual CNNs fully
 # and half zipped with and without them (the defaults otherwise; fully zipped without them is
 # k-resnet-mnistxfashion-share1-damping1), with no retraining and with 71 iterations, and LeNet-5
-# MNIST x Fashion-MNIST at 148 iterations with them. Table: docs/EXPERIMENTS.md, (t).
+# MNIST x Fashion-MNIST at 148 iterations with them. Table: docs/EXPERIMENTS.md, (t). They were
+# made before shared batch norms and lr 0.01 became the residual networks' defaults, and name the
+# settings of that time ($tb).
 rs=resnet-mnist-s1,resnet-fashion-s1
-run t-resnet-mnistxfashion-share1 t "$rs" --share 1
-run t-resnet-mnistxfashion-share0.5 t "$rs" --share 0.5
-run t-resnet-mnistxfashion-share0.5-no-task-bn t "$rs" --share 0.5 --no-task-batch-norms
+tb="--no-shared-batch-norms --lr 0.001"
+run t-resnet-mnistxfashion-share1 t "$rs" $tb --share 1
+run t-resnet-mnistxfashion-share0.5 t "$rs" $tb --share 0.5
+run t-resnet-mnistxfashion-share0.5-no-task-bn t "$rs" $tb --share 0.5 --no-task-batch-norms
 for share in 1 0.5; do   # no retraining (the batch norms are only recalibrated), and 71 iterations
-  run "t-resnet-mnistxfashion-share$share-scale0" t "$rs" --share "$share" --iteration-scale 0
-  run "t-resnet-mnistxfashion-share$share-scale0-no-task-bn" t "$rs" --share "$share" --iteration-scale 0 --no-task-batch-norms
-  run "t-resnet-mnistxfashion-share$share-scale0.1" t "$rs" --share "$share" --iteration-scale 0.1 $equal
-  run "t-resnet-mnistxfashion-share$share-scale0.1-no-task-bn" t "$rs" --share "$share" --iteration-scale 0.1 $equal --no-task-batch-norms
+  run "t-resnet-mnistxfashion-share$share-scale0" t "$rs" $tb --share "$share" --iteration-scale 0
+  run "t-resnet-mnistxfashion-share$share-scale0-no-task-bn" t "$rs" $tb --share "$share" --iteration-scale 0 --no-task-batch-norms
+  run "t-resnet-mnistxfashion-share$share-scale0.1" t "$rs" $tb --share "$share" --iteration-scale 0.1 $equal
+  run "t-resnet-mnistxfashion-share$share-scale0.1-no-task-bn" t "$rs" $tb --share "$share" --iteration-scale 0.1 $equal --no-task-batch-norms
 done
 run t-lenet5-mnistxfashion-share1-scale0.25 t "$mf" --share 1 --iteration-scale 0.25 $equal
 run t-lenet5-mnistxfashion-share1-scale0.25-task-bn t "$mf" --share 1 --iteration-scale 0.25 $equal --task-batch-norms
+
+# (s) Shared batch norms (with joint batches) for the fully shared residual trunk, and the learning
+# rates they allow (lr 0.01 with shared batch norms became the residual networks' default on
+# 2026-11-28). Table: docs/EXPERIMENTS.md, (s). Fully zipped with neither at lr 0.001 is
+# t-resnet-mnistxfashion-share1.
+for lr in 0.001 0.003 0.01; do
+  run "s-resnet-mnistxfashion-share1-lr$lr" s "$rs" --share 1 --lr "$lr" --shared-batch-norms
+done
+run s-resnet-mnistxfashion-share1-lr0.003-no-shared-bn s "$rs" --share 1 --lr 0.003 --no-shared-batch-norms
+run s-resnet-mnistxfashion-share1-lr0.01-seed2 s "$rs" --share 1 --lr 0.01 --shared-batch-norms --seed 2
+for lr in 0.003 0.01; do
+  run "s-resnet-mnistxfashion-share0.5-lr$lr" s "$rs" --share 0.5 --lr "$lr" --shared-batch-norms
+done
 
 # (c) the two-head network of the fully zipped shape trained from scratch, validation errors every
 # 200 iterations (the same held-out images mtz zip validates on), 10 epochs like the originals.

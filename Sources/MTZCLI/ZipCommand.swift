@@ -26,7 +26,7 @@ struct ZipCommand: ParsableCommand {
             --validation-images).
             Defaults: --share 1 (every hidden layer fully); retraining budgets growing from 50 iterations \
             (first layer) to 400 (last hidden layer) plus 2000 final iterations, SGD with momentum 0.9, lr 0.01 \
-            (0.001 for residual networks) decaying by a cosine within each budget, weight decay 5e-4, batch 64 \
+            (0.001 for residual networks without shared batch norms) decaying by a cosine within each budget, weight decay 5e-4, batch 64 \
             per task; half of each task's loss distilled from its original network's outputs at temperature 4 \
             (--distill 0.5 --temperature 4: the zipped network learns what the originals predict, not only the \
             labels; --distill 0 for residual networks, where it slowed recovery); balanced Hessians, damping 1. \
@@ -36,7 +36,10 @@ struct ZipCommand: ParsableCommand {
             into the layers (mtz train exports them folded). While retraining, each task's not-yet-shared \
             neurons get a batch norm again, started from their original network's output statistics and \
             folded back afterwards (--task-batch-norms, on by default for residual networks): a merge below \
-            them is renormalised. Shared neurons stay folded, so the trunk is still computed once per image.
+            them is renormalised. Shared neurons stay folded, so the trunk is still computed once per image. \
+            Once every such layer is fully shared, its neurons keep one batch norm for all tasks while \
+            retraining, with every task's mini-batch running through the trunk as one batch so that its \
+            statistics are all tasks' (--shared-batch-norms, on with task batch norms); it too is folded back.
 
             Automatic mode (--max-error-increase PP): searches how many neurons each layer shares, to share \
             the most parameters while every task's validation error stays within PP percentage points of its \
@@ -78,7 +81,7 @@ struct ZipCommand: ParsableCommand {
     @Option(name: .long, help: "Retraining mini-batch size (per task).")
     var batch: Int = 64
 
-    @Option(name: .long, help: "Retraining learning rate (default 0.01; 0.001 for residual networks).")
+    @Option(name: .long, help: "Retraining learning rate (default 0.01; 0.001 for residual networks without shared batch norms).")
     var lr: Float?
 
     @Option(name: .long, help: "Retraining SGD momentum (0 = plain SGD, as in the paper).")
@@ -113,6 +116,9 @@ struct ZipCommand: ParsableCommand {
 
     @Flag(name: .long, inversion: .prefixedNo, help: "While retraining, give each task's not-yet-shared neurons a batch norm started from the original network's output statistics, folded back afterwards: merges below them are renormalised. Shared neurons stay folded, so the trunk is still computed once. Default: on for residual networks, off for chains.")
     var taskBatchNorms: Bool?
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "With task batch norms: once every normalised layer is fully shared, keep one batch norm on its shared neurons while retraining, with every task's mini-batch running through the trunk as one batch so that its statistics are all tasks' (folded back afterwards). Default: on whenever task batch norms are.")
+    var sharedBatchNorms: Bool?
 
     @Option(name: .long, help: "Training images per task held out for validation.")
     var validationImages: Int = 5000
@@ -234,6 +240,7 @@ struct ZipCommand: ParsableCommand {
             maxErrorIncrease: maxErrorIncrease.map { $0 / 100 })
         options.balanceHessians = balanceHessians
         options.taskBatchNorms = taskBatchNorms
+        options.sharedBatchNorms = sharedBatchNorms
         options.schedule = LearningRateSchedule(rawValue: schedule)!
         options.weightDecay = weightDecay
         options.finalIterations = finalIterations
@@ -285,7 +292,8 @@ struct ZipCommand: ParsableCommand {
         }
         let r = result.report
         let taught = r.distillation.map { String(format: ", distilling the originals (weight %g, temperature %g)", $0, r.temperature ?? 0) } ?? ""
-        let normalized = r.taskBatchNorms == true ? ", task batch norms while retraining" : ""
+        let normalized = r.taskBatchNorms != true ? "" : r.sharedBatchNorms == true
+            ? ", task batch norms while retraining (one batch norm for all tasks once the trunk was shared)" : ", task batch norms while retraining"
         print("zipped \(r.tasks.joined(separator: " + ")) with \(r.method)\(taught)\(normalized) in \(String(format: "%.1f", r.seconds)) s")
         for t in r.tasks { print(String(format: "  %@: original validation error %.2f %%", t, 100 * (r.originalError[t] ?? .nan))) }
         for l in r.layers {

@@ -42,12 +42,28 @@ public struct ZipState: Sendable {
         /// its task-specific neurons keep while retraining (see `Normalization`). Empty for a layer
         /// without one, or while nothing has been measured.
         public var normalization: [Normalization] = []
+
+        /// The tasks' normalisations of `rows` pooled: the mean and standard deviation of the mixture
+        /// in which every task's images are equally many (mean of the means; variance = mean of the
+        /// tasks' second moments minus the squared mean). Requires `normalization` to be set.
+        public func pooledNormalization(rows: Range<Int>) -> Normalization {
+            let n = Float(normalization.count)
+            var result = Normalization(mean: [], std: [])
+            for r in rows {
+                let mean = normalization.reduce(0) { $0 + $1.mean[r] } / n
+                let second = normalization.reduce(0) { $0 + $1.std[r] * $1.std[r] + $1.mean[r] * $1.mean[r] } / n
+                result.mean.append(mean)
+                result.std.append(max(0, second - mean * mean).squareRoot())
+            }
+            return result
+        }
     }
 
     /// The batch norm of one task's neurons in a layer, as the mean and standard deviation its
     /// output (before the activation and any residual add) is normalised to: a batch norm with
     /// `beta = mean` and `gamma = std`. Rows follow the state's neuron order; the shared rows'
-    /// entries are unused (shared neurons are one computation for all tasks and stay folded).
+    /// entries are used only by shared batch norms (`lowered(normalizing:sharedBatchNorms:)`), which
+    /// pool them over the tasks.
     ///
     /// The weights and biases in `Layer` are always the folded, deployable form. Retraining inserts
     /// these batch norms after the task-specific rows (`lowered(normalizing: true)`) and folds them

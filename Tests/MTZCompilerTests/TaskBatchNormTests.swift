@@ -50,6 +50,41 @@ import Testing
         }
     }
 
+    static let epsilon: Float = 1e-5
+    typealias Trained = (gamma: [Float], beta: [Float], mean: [Float], variance: [Float])
+
+    /// Gives every retraining batch norm of `model` seeded trained values (negative scales too: a
+    /// fold must not flip a neuron), set in `model` as the batch norm computes in inference mode.
+    static func train(_ model: inout Model, map: LoweringMap, seed: UInt64) -> [Trained] {
+        var rng = SeededRandom(seed: seed)
+        return map.normalizations.map { rows in
+            let n = rows.rows.count
+            let gamma = (0..<n).map { _ in rng.nextFloat(in: -1.5...1.5) }
+            let beta = (0..<n).map { _ in rng.nextFloat(in: -0.5...0.5) }
+            let mean = (0..<n).map { _ in rng.nextFloat(in: -0.2...0.2) }
+            let variance = (0..<n).map { _ in rng.nextFloat(in: 0.2...1.2) }
+            // In the model's own (inference) semantics a batch norm is a per-channel scale and shift.
+            let scale = (0..<n).map { gamma[$0] / (variance[$0] + epsilon).squareRoot() }
+            model.weights[rows.gamma] = WeightTensor(name: "g", shape: [n], values: scale)
+            model.weights[rows.beta] = WeightTensor(name: "b", shape: [n], values: (0..<n).map { beta[$0] - mean[$0] * scale[$0] })
+            return (gamma, beta, mean, variance)
+        }
+    }
+
+    /// Folds `trained` into `state` and expects its deployable model to compute what `model` (with
+    /// the batch norms) computes on a seeded input.
+    static func expectFoldMatches(_ state: inout ZipState, model: Model, map: LoweringMap, trained: [Trained], seed: UInt64) throws {
+        for (rows, t) in zip(map.normalizations, trained) {
+            try state.foldNormalization(rows, gamma: t.gamma, beta: t.beta, mean: t.mean, variance: t.variance, epsilon: epsilon)
+        }
+        let input = RandomModels.input(for: model, seed: seed)
+        let withBatchNorms = try ReferenceInterpreter.outputs(model, input: input)
+        let folded = try ReferenceInterpreter.outputs(state.lowered().0, input: input)
+        for task in ["a", "b"] {
+            #expect(isClose(folded[task]!, withBatchNorms[task]!, relative: 1e-4, absolute: 1e-6), "\(task): \(FloatComparison(folded[task]!, withBatchNorms[task]!))")
+        }
+    }
+
     @Test("the retraining lowering puts a batch norm after every task's own normalised rows, and nowhere else")
     func normalizingLowering() throws {
         let plain = try ZipState(models: Self.resnets())
@@ -78,8 +113,8 @@ import Testing
                 Issue.record("node \(rows.node) is not the batch norm of \(layer.name)")
                 continue
             }
-            #expect(model.weights[g].values.array == Array(layer.normalization[rows.task].std[rows.rows]))
-            #expect(model.weights[b].values.array == Array(layer.normalization[rows.task].mean[rows.rows]))
+            #expect(model.weights[g].values.array == Array(layer.normalization[rows.tasks[0]].std[rows.rows]))
+            #expect(model.weights[b].values.array == Array(layer.normalization[rows.tasks[0]].mean[rows.rows]))
             #expect(map.sources[g].kind == .normalization && map.sources[b].kind == .normalization)
         }
         #expect(model.nodes.filter { if case .batchNorm = $0.op { true } else { false } }.count == map.normalizations.count)
@@ -90,33 +125,10 @@ import Testing
         var state = Self.normalized(try ZipState(models: Self.resnets()), seed: 4)
         try Self.shareStem(&state, neurons: [[3, 7], [12, 0]])
         var (model, map) = try state.lowered(normalizing: true)
-        var rng = SeededRandom(seed: 9)
-        let epsilon: Float = 1e-5
-        var trained: [(gamma: [Float], beta: [Float], mean: [Float], variance: [Float])] = []
-        for rows in map.normalizations {
-            let n = rows.rows.count
-            // Negative scales too: the fold must not flip a neuron.
-            let gamma = (0..<n).map { _ in rng.nextFloat(in: -1.5...1.5) }
-            let beta = (0..<n).map { _ in rng.nextFloat(in: -0.5...0.5) }
-            let mean = (0..<n).map { _ in rng.nextFloat(in: -0.2...0.2) }
-            let variance = (0..<n).map { _ in rng.nextFloat(in: 0.2...1.2) }
-            trained.append((gamma, beta, mean, variance))
-            // In the model's own (inference) semantics a batch norm is a per-channel scale and shift.
-            let scale = (0..<n).map { gamma[$0] / (variance[$0] + epsilon).squareRoot() }
-            model.weights[rows.gamma] = WeightTensor(name: "g", shape: [n], values: scale)
-            model.weights[rows.beta] = WeightTensor(name: "b", shape: [n], values: (0..<n).map { beta[$0] - mean[$0] * scale[$0] })
-        }
+        let trained = Self.train(&model, map: map, seed: 9)
+        try Self.expectFoldMatches(&state, model: model, map: map, trained: trained, seed: 5)
         for (rows, t) in zip(map.normalizations, trained) {
-            try state.foldNormalization(rows, gamma: t.gamma, beta: t.beta, mean: t.mean, variance: t.variance, epsilon: epsilon)
-        }
-        let input = RandomModels.input(for: model, seed: 5)
-        let withBatchNorms = try ReferenceInterpreter.outputs(model, input: input)
-        let folded = try ReferenceInterpreter.outputs(state.lowered().0, input: input)
-        for task in ["a", "b"] {
-            #expect(isClose(folded[task]!, withBatchNorms[task]!, relative: 1e-4, absolute: 1e-6), "\(task): \(FloatComparison(folded[task]!, withBatchNorms[task]!))")
-        }
-        for (rows, t) in zip(map.normalizations, trained) {
-            let n = state.layers[rows.layer].normalization[rows.task]
+            let n = state.layers[rows.layer].normalization[rows.tasks[0]]
             #expect(Array(n.mean[rows.rows]) == t.beta)
             #expect(Array(n.std[rows.rows]) == t.gamma.map(abs))
         }
@@ -125,7 +137,7 @@ import Testing
         var wrong = map.normalizations[0]
         wrong.rows = 0..<wrong.rows.upperBound
         #expect(throws: ModelError.self) {
-            try state.foldNormalization(wrong, gamma: [1], beta: [0], mean: [0], variance: [1], epsilon: epsilon)
+            try state.foldNormalization(wrong, gamma: [1], beta: [0], mean: [0], variance: [1], epsilon: Self.epsilon)
         }
         #expect(state.layers.map(\.weights) == copy.layers.map(\.weights))
     }
@@ -212,5 +224,71 @@ import Testing
         let renormalized = try drift(state, layer: block21)
         #expect(merged > 0.3, "merging the stem moved block2.1's statistics (\(merged))")
         #expect(renormalized < 0.1, "renormalising brought them back (\(renormalized) of a deviation)")
+    }
+
+    /// Shares every hidden layer fully, neuron i of one task with neuron i of the other, merged as averages.
+    static func shareAll(_ state: inout ZipState) throws {
+        for l in 0..<state.headLayer {
+            let n = state.layers[l].outCount
+            let rows = state.tasks.indices.map { state.inputColumns(layer: l, task: $0) }
+            var merged = Matrix(rows: n, cols: rows[0].cols)
+            for i in 0..<n {
+                for c in 0..<merged.cols { merged[i, c] = (rows[0][i, c] + rows[1][i, c]) / 2 }
+            }
+            if state.tiedLayers(of: l).first! < l {
+                try state.merge(layer: l, merged: merged)
+            } else {
+                try state.share(layer: l, neurons: [Array(0..<n), Array(0..<n)], merged: merged)
+            }
+        }
+    }
+
+    @Test("pooled normalisations are the statistics of the tasks' images mixed in equal numbers")
+    func pooledNormalization() {
+        var layer = ZipState.Layer(name: "l", conv: nil, outCount: 2, sharedCount: 2, weights: [], biases: [], activation: .relu)
+        layer.normalization = [ZipState.Normalization(mean: [1, 0], std: [1, 2]), ZipState.Normalization(mean: [3, 0], std: [1, 0])]
+        let pooled = layer.pooledNormalization(rows: 0..<2)
+        // Row 0: mean 2, variance (1 + 1 + 1 + 9) / 2 - 4 = 2. Row 1: mean 0, variance (4 + 0) / 2.
+        #expect(pooled.mean == [2, 0])
+        #expect(isClose(pooled.std, [Float(2).squareRoot(), Float(2).squareRoot()], relative: 1e-6, absolute: 0))
+        #expect(layer.pooledNormalization(rows: 1..<2).mean == [0])
+    }
+
+    @Test("a fully shared trunk lowered with shared batch norms: one per normalised layer, for every task, at the pooled statistics; folding it computes what it computed")
+    func sharedBatchNorms() throws {
+        var state = Self.normalized(try ZipState(models: Self.resnets()), seed: 6)
+        try Self.shareAll(&state)
+        try state.checkConsistency()
+        // Task batch norms alone: nothing is task-specific any more.
+        #expect(try state.lowered(normalizing: true).1.normalizations.isEmpty)
+        #expect(try state.lowered(sharedBatchNorms: true).1.normalizations.isEmpty, "only with normalizing")
+        var (model, map) = try state.lowered(normalizing: true, sharedBatchNorms: true)
+        #expect(map.normalizations.map(\.layer) == Array(0..<state.headLayer))
+        for rows in map.normalizations {
+            let layer = state.layers[rows.layer]
+            #expect(rows.tasks == [0, 1] && rows.rows == 0..<layer.outCount)
+            let pooled = layer.pooledNormalization(rows: rows.rows)
+            #expect(model.weights[rows.gamma].values.array == pooled.std && model.weights[rows.beta].values.array == pooled.mean)
+            #expect(model.nodes[rows.node].name == "\(layer.name)/shared/bn")
+        }
+        // The trunk is still one computation for both tasks.
+        #expect(model.nodes.filter { $0.name.contains("/a/") || $0.name.contains("/b/") }.isEmpty)
+
+        let trained = Self.train(&model, map: map, seed: 10)
+        // One task's fold of shared rows is refused.
+        var alone = map.normalizations[0]
+        alone.tasks = [0]
+        #expect(throws: ModelError.self) {
+            try state.foldNormalization(alone, gamma: trained[0].gamma, beta: trained[0].beta, mean: trained[0].mean,
+                                        variance: trained[0].variance, epsilon: Self.epsilon)
+        }
+        try Self.expectFoldMatches(&state, model: model, map: map, trained: trained, seed: 11)
+        try state.checkConsistency()
+        for (rows, t) in zip(map.normalizations, trained) {
+            for task in 0..<2 {
+                #expect(state.layers[rows.layer].normalization[task].mean == t.beta)
+                #expect(state.layers[rows.layer].normalization[task].std == t.gamma.map(abs))
+            }
+        }
     }
 }

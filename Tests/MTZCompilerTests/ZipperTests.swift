@@ -36,7 +36,7 @@ import Testing
         #expect(report.layers.map(\.name) == ["fc1", "fc2"])
         #expect(report.layers.map(\.shared) == [300, 100])
         #expect(report.distillation == 0.5 && report.temperature == 4, "chains distil their originals by default")
-        #expect(report.taskBatchNorms == nil, "chains retrain without task batch norms by default")
+        #expect(report.taskBatchNorms == nil && report.sharedBatchNorms == nil, "chains retrain without task batch norms by default")
         #expect(report.layers.allSatisfy { $0.damping == 1 }, "chains damp the merge by 1 × trace/dimension by default")
         for layer in report.layers {
             #expect(layer.iterations > 0 && layer.cost != nil)
@@ -254,6 +254,7 @@ import Testing
         #expect(report.layers.count == 9)
         #expect(report.distillation == nil, "residual networks retrain on their labels alone by default")
         #expect(report.taskBatchNorms == true, "residual networks keep task batch norms while retraining by default")
+        #expect(report.sharedBatchNorms == true, "and once the trunk is fully shared, one batch norm for all tasks")
         #expect(report.layers.filter { $0.retrainedWith != nil }.map(\.name) == ["stem/conv", "block1.1/conv", "block2.2/conv", "block3.2/conv"])
         #expect(report.layers.allSatisfy { $0.shared == $0.neurons })
         let stats = try ModelStatistics(model)
@@ -265,12 +266,18 @@ import Testing
         stemOnly.iterationScale = 0
         let (partial, partialReport) = try Zipper(models: models, trainingData: ["a": images, "b": images], options: stemOnly).run()
         #expect(partialReport.layers.map(\.name) == ["stem/conv", "block1.2/conv"])
+        #expect(partialReport.sharedBatchNorms == nil, "a trunk not fully shared keeps task batch norms only")
         _ = try partial.validate()
         // Without retraining, the task batch norms (on by default for residual networks) still
         // renormalise the task-specific layers above the merge; without them those keep the
         // original weights.
         var folded = stemOnly
         folded.taskBatchNorms = false
+        var sharedAlone = folded
+        sharedAlone.sharedBatchNorms = true
+        #expect(throws: ZipError.self, "shared batch norms start from what task batch norms measure") {
+            try Zipper(models: models, trainingData: ["a": images, "b": images], options: sharedAlone)
+        }
         let unnormalized = try Zipper(models: models, trainingData: ["a": images, "b": images], options: folded).run().model
         let original = try ZipState(models: models).layers.first { $0.name == "block3.1/conv" }!.weights[0]
         func block31(_ model: Model) -> [Float]? { model.weights.first { $0.name == "block3.1/conv.a.weight" }?.values.array }

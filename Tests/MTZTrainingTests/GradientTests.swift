@@ -45,7 +45,7 @@ import Testing
             SoftmaxCrossEntropy.evaluate(logits: executor.output(logits), labels: $0.baseAddress!, batch: labels.count, classes: classes,
                                          gradient: withGradient ? executor.outputGradient(logits) : nil)
         }
-        if withGradient { executor.backward(steps, lossNode: logits) }
+        if withGradient { executor.backward(steps, lossNodes: [logits]) }
         return result.loss
     }
 
@@ -154,7 +154,7 @@ import Testing
         model.zeroGradients()
         let g = executor.outputGradient(fc)
         for k in 0..<6 { g[k] = 1 }
-        executor.backward(steps, lossNode: fc)
+        executor.backward(steps, lossNodes: [fc])
         let w = model.structure.weights.firstIndex { $0.name == "fc.weight" }!
         let row0 = Array(model.gradients[w][0..<400])
         for i in 0..<400 { #expect(row0[i] == trained[i] + trained[400 + i]) }

@@ -66,8 +66,9 @@ public struct ZipOptions: Sendable {
     /// Multiplies every retraining budget (0 = no retraining).
     public var iterationScale: Double
     public var batchSize: Int
-    /// Retraining learning rate; nil: 0.01, or 0.001 for residual networks (retraining their fully
-    /// shared trunk runs without normalisation; 0.01 diverged, with task batch norms too).
+    /// Retraining learning rate; nil: 0.01, or 0.001 for residual networks retrained without shared
+    /// batch norms (their fully shared trunk then trains without any normalisation; 0.003 already
+    /// wrecked it).
     public var learningRate: Float?
     /// SGD momentum of the retraining (0: plain SGD, as in the paper; default 0.9).
     public var momentum: Float
@@ -105,6 +106,12 @@ public struct ZipOptions: Sendable {
     /// neurons stay folded, so the trunk is still computed once per image. nil: on for residual
     /// networks (trained with batch norms, which `mtz train` folds on export), off for chains.
     public var taskBatchNorms: Bool?
+    /// Shared batch norms: with task batch norms, once every normalised hidden layer is fully shared
+    /// its neurons get a batch norm too while retraining, trained with every task's mini-batch
+    /// running through the trunk as one batch (`TrainingOptions.jointBatches`), so that its
+    /// statistics are those of all tasks' images, which is what the folded trunk serves. nil: on
+    /// whenever task batch norms are.
+    public var sharedBatchNorms: Bool?
     /// Mini-batches per task that calibrate the task batch norms' statistics before each retraining
     /// (with momentum 0.1 the previous statistics are forgotten after about 50).
     public var calibrationBatches: Int = 50

@@ -59,6 +59,10 @@ public final class Zipper {
     private let distillation: Float
     /// Whether task-specific neurons keep a batch norm while retraining (`options.taskBatchNorms` or its default).
     private let taskBatchNorms: Bool
+    /// Whether a fully shared trunk keeps batch norms while retraining (`options.sharedBatchNorms` or its default).
+    private let sharedBatchNorms: Bool
+    /// Set once a retraining has trained shared batch norms.
+    private var trainedSharedBatchNorms = false
     /// Each task's retraining images, with its original network's outputs when distilling
     /// (computed on first use).
     private var retrainingData: [String: TaskData]?
@@ -82,9 +86,15 @@ public final class Zipper {
         initialState = state
         taskNames = state.tasks.map(\.name)
         let residual = state.layers.indices.contains { state.tiedLayers(of: $0).count > 1 }
-        learningRate = options.learningRate ?? (residual ? 0.001 : 0.01)
         distillation = options.distillation ?? (residual ? 0 : 0.5)
         taskBatchNorms = options.taskBatchNorms ?? residual
+        sharedBatchNorms = options.sharedBatchNorms ?? taskBatchNorms
+        guard taskBatchNorms || !sharedBatchNorms else {
+            throw ZipError.invalidOption("shared batch norms need task batch norms (they start from the statistics those measure)")
+        }
+        // A residual network's fully shared trunk retrained without any normalisation needs a small
+        // step (at 0.003 it fell apart after the last merge); with shared batch norms 0.01 is best.
+        learningRate = options.learningRate ?? (residual && !sharedBatchNorms ? 0.001 : 0.01)
         do { try Distillation.check(weight: distillation, temperature: options.temperature) } catch { throw ZipError.invalidOption(error.description) }
         guard learningRate > 0, learningRate.isFinite else { throw ZipError.invalidOption("the learning rate must be positive") }
         var train: [String: LabeledImages] = [:], validation: [String: LabeledImages] = [:]
@@ -135,6 +145,7 @@ public final class Zipper {
             parameters: stats.parameters, sharedParameters: stats.sharedParameters, separateParameters: stats.separateParameters,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9, search: search)
         if taskBatchNorms { report.taskBatchNorms = true }
+        if trainedSharedBatchNorms { report.sharedBatchNorms = true }
         if distillation > 0, options.iterationScale > 0 {
             report.distillation = distillation
             report.temperature = options.temperature
@@ -557,16 +568,24 @@ public final class Zipper {
     /// Joint retraining of the current state: one mini-batch per task per iteration, summed losses;
     /// the trained weights go back into the state. Task-specific neurons with a normalisation keep
     /// their batch norm while training (`ZipState.lowered(normalizing:)`): its statistics are first
-    /// calibrated on each task's data, and it is folded back into the state afterwards. With no
+    /// calibrated on each task's data, and it is folded back into the state afterwards. Once every
+    /// normalised layer is fully shared (`sharedBatchNorms`), its shared neurons keep one batch norm
+    /// instead, and every task's mini-batch runs through the trunk as one batch. With no
     /// iterations, that calibration and fold is all that happens.
     /// - Returns: the deployable model of the retrained state.
     private func retrain(iterations: Int, progress: (Int) -> Void) throws -> Model {
-        let (lowered, map) = try state.lowered(normalizing: true)
+        let normalized = state.layers.indices.filter { !state.layers[$0].normalization.isEmpty }
+        let joint = sharedBatchNorms && !normalized.isEmpty && normalized.allSatisfy { state.layers[$0].sharedCount == state.layers[$0].outCount }
+        // Shared batch norms start as the identity: at the trunk's present statistics over all
+        // tasks' images (each task's measured, pooled by the lowering).
+        let start = joint ? try measured(state, layers: Set(normalized)) : state
+        let (lowered, map) = try start.lowered(normalizing: true, sharedBatchNorms: joint)
         if iterations == 0, map.normalizations.isEmpty { return lowered }
         let trainable = try TrainableModel(lowered)
         let trainer = try Trainer(model: trainable, options: TrainingOptions(
             epochs: 1, batchSize: options.batchSize, learningRate: learningRate, schedule: options.schedule,
-            momentum: options.momentum, weightDecay: options.weightDecay, seed: options.seed))
+            momentum: options.momentum, weightDecay: options.weightDecay, seed: options.seed, jointBatches: joint))
+        if joint, iterations > 0 { trainedSharedBatchNorms = true }
         let data = try taskData()
         if !map.normalizations.isEmpty { try trainer.calibrateBatchNorms(data, batches: options.calibrationBatches) }
         for done in 0..<iterations {
@@ -576,7 +595,7 @@ public final class Zipper {
         }
         var trained = lowered
         trained.weights = Swift.zip(lowered.weights, trainable.values).map { WeightTensor(name: $0.name, shape: $0.shape, values: $1) }
-        var folded = state
+        var folded = start
         try folded.absorb(trained, map: map)
         for rows in map.normalizations {
             let statistics = trainable.batchNormStatistics(node: rows.node)!
@@ -594,18 +613,28 @@ public final class Zipper {
     /// Sets every hidden layer's normalisation (`ZipOptions.taskBatchNorms`) to the statistics of its
     /// output in each task's original network (`BatchNormTargets`).
     private func measureBatchNorms() throws {
+        initialState = try measured(initialState, layers: Set(0..<initialState.headLayer))
+        state = initialState
+    }
+
+    /// `zip` with the normalisation of `layers` set to the statistics of their output in each task's
+    /// network as zipped (`BatchNormTargets`). Each of these layers must be one dense node in a
+    /// task's network: not yet zipped, or fully shared.
+    private func measured(_ zip: ZipState, layers: Set<Int>) throws -> ZipState {
+        var result = zip
         for t in taskNames.indices {
-            let (network, map) = try initialState.taskNetwork(t)
-            let measured = try BatchNormTargets.measure(network, map: map, excluded: [initialState.headLayer],
-                                                        images: train[taskNames[t]]!, count: options.hessianImages)
-            for (l, normalization) in measured {
-                if initialState.layers[l].normalization.isEmpty {
-                    initialState.layers[l].normalization = Array(repeating: normalization, count: taskNames.count)
+            let (network, map) = try zip.taskNetwork(t)
+            let excluded = Set(zip.layers.indices).subtracting(layers)
+            let statistics = try BatchNormTargets.measure(network, map: map, excluded: excluded, images: train[taskNames[t]]!,
+                                                          count: options.hessianImages)
+            for (l, normalization) in statistics {
+                if result.layers[l].normalization.isEmpty {
+                    result.layers[l].normalization = Array(repeating: normalization, count: taskNames.count)
                 }
-                initialState.layers[l].normalization[t] = normalization
+                result.layers[l].normalization[t] = normalization
             }
         }
-        state = initialState
+        return result
     }
 
     /// Largest number of teacher outputs kept for distillation (images × classes over all tasks: 1 GiB).

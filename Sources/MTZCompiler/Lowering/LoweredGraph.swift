@@ -33,7 +33,7 @@ struct LoweredGraph {
     /// Appends a training batch norm of `rows` over `x` with parameters `gamma` and `beta`.
     mutating func addBatchNorm(_ name: String, layer: String, x: ValueRef, gamma: [Float], beta: [Float],
                                rows: LoweringMap.NormalizedRows) -> ValueRef {
-        let source = LoweringMap.Source(layer: rows.layer, tasks: [rows.task], rows: rows.rows, inputChannels: 0..<0, kind: .normalization)
+        let source = LoweringMap.Source(layer: rows.layer, tasks: rows.tasks, rows: rows.rows, inputChannels: 0..<0, kind: .normalization)
         let g = addWeight("\(name).gamma", shape: [gamma.count], values: gamma, source: source)
         let b = addWeight("\(name).beta", shape: [beta.count], values: beta, source: source)
         let out = add(name, layer: layer, .batchNorm(scale: g, shift: b), [x])

@@ -52,20 +52,22 @@ public struct LoweringMap: Sendable, Hashable {
     /// is shared.
     public var specificInput: [[ValueRef?]]
 
-    /// A retraining batch norm over one task's own rows of a layer (`ZipState.lowered(normalizing:)`).
+    /// A retraining batch norm over one task's own rows of a layer, or over shared rows computed once
+    /// for every task (`ZipState.lowered(normalizing:sharedBatchNorms:)`).
     public struct NormalizedRows: Sendable, Hashable {
-        /// Dense layer index in `ZipState.layers`, the task, and the rows (the task's own neurons).
+        /// Dense layer index in `ZipState.layers`, the tasks whose rows these are (one task for its own
+        /// neurons, every task for shared ones), and the rows.
         public var layer: Int
-        public var task: Int
+        public var tasks: [Int]
         public var rows: Range<Int>
         /// The batch-norm node, and the weight tensors of its gamma and beta.
         public var node = 0
         public var gamma = 0
         public var beta = 0
 
-        public init(layer: Int, task: Int, rows: Range<Int>) {
+        public init(layer: Int, tasks: [Int], rows: Range<Int>) {
             self.layer = layer
-            self.task = task
+            self.tasks = tasks
             self.rows = rows
         }
     }

@@ -49,9 +49,10 @@ extension ZipState {
         }
     }
 
-    /// Folds a trained retraining batch norm into its rows: with `a = gamma / √(variance + ε)`, row
-    /// `r`'s weights become `a·w` and its bias `a·(b − mean) + beta` — the batch norm in inference
-    /// mode — and the rows' normalisation becomes what the batch norm learned (mean `beta`, standard
+    /// Folds a trained retraining batch norm into its rows (in every task's matrix for shared rows,
+    /// which stay identical): with `a = gamma / √(variance + ε)`, row `r`'s weights become `a·w` and
+    /// its bias `a·(b − mean) + beta` — the batch norm in inference mode — and the rows' normalisation
+    /// becomes what the batch norm learned (mean `beta`, standard
     /// deviation `|gamma|`), so lowering with `normalizing: true` again starts where training ended.
     ///
     /// - Parameters:
@@ -61,26 +62,30 @@ extension ZipState {
     /// - Throws: `ModelError` if the rows or the sizes do not fit the state; nothing is changed then.
     public mutating func foldNormalization(_ rows: LoweringMap.NormalizedRows, gamma: [Float], beta: [Float], mean: [Float],
                                            variance: [Float], epsilon: Float) throws(ModelError) {
-        guard layers.indices.contains(rows.layer), tasks.indices.contains(rows.task) else {
-            throw ModelError("a batch norm of layer \(rows.layer), task \(rows.task) does not fit the state")
+        guard layers.indices.contains(rows.layer), !rows.tasks.isEmpty, rows.tasks.allSatisfy({ tasks.indices.contains($0) }) else {
+            throw ModelError("a batch norm of layer \(rows.layer), tasks \(rows.tasks) does not fit the state")
         }
         let layer = layers[rows.layer]
-        guard !layer.normalization.isEmpty, rows.rows.lowerBound >= layer.sharedCount, rows.rows.upperBound <= layer.outCount,
-              [gamma, beta, mean, variance].allSatisfy({ $0.count == rows.rows.count }) else {
+        // One task's own rows, or shared rows of every task.
+        let fits = rows.tasks.count == 1
+            ? rows.rows.lowerBound >= layer.sharedCount && rows.rows.upperBound <= layer.outCount
+            : rows.tasks == Array(tasks.indices) && rows.rows.lowerBound >= 0 && rows.rows.upperBound <= layer.sharedCount
+        guard !layer.normalization.isEmpty, fits, [gamma, beta, mean, variance].allSatisfy({ $0.count == rows.rows.count }) else {
             throw ModelError("the batch norm of layer '\(layer.name)', rows \(rows.rows), does not fit the state")
         }
         let rowLength = neuronLayout(layer: rows.layer).rowLength
-        let t = rows.task
-        var weights = layer.weights[t], biases = layer.biases[t], normalization = layer.normalization[t]
-        for (c, r) in rows.rows.enumerated() {
-            let a = gamma[c] / (variance[c] + epsilon).squareRoot()
-            for i in (r * rowLength)..<((r + 1) * rowLength) { weights[i] *= a }
-            biases[r] = a * (biases[r] - mean[c]) + beta[c]
-            normalization.mean[r] = beta[c]
-            normalization.std[r] = abs(gamma[c])
+        for t in rows.tasks {
+            var weights = layer.weights[t], biases = layer.biases[t], normalization = layer.normalization[t]
+            for (c, r) in rows.rows.enumerated() {
+                let a = gamma[c] / (variance[c] + epsilon).squareRoot()
+                for i in (r * rowLength)..<((r + 1) * rowLength) { weights[i] *= a }
+                biases[r] = a * (biases[r] - mean[c]) + beta[c]
+                normalization.mean[r] = beta[c]
+                normalization.std[r] = abs(gamma[c])
+            }
+            layers[rows.layer].weights[t] = weights
+            layers[rows.layer].biases[t] = biases
+            layers[rows.layer].normalization[t] = normalization
         }
-        layers[rows.layer].weights[t] = weights
-        layers[rows.layer].biases[t] = biases
-        layers[rows.layer].normalization[t] = normalization
     }
 }

@@ -24,12 +24,16 @@ extension ZipState {
     /// `normalization` compute their linear output (`L/<task>`, no activation, no residual), then a
     /// batch norm `L/<task>/bn` (gamma = the normalisation's std, beta = its mean: a training batch
     /// norm normalises them to what the task learned), then the residual add `L/<task>/add` or the
-    /// activation `L/<task>/act`. `LoweringMap.normalizations` lists these batch norms. Without it
-    /// (the default) the model is the deployable one.
+    /// activation `L/<task>/act`. With `sharedBatchNorms` as well, shared rows computed once for every
+    /// task (`L/shared`) get one batch norm too, `L/shared/bn`, started from the tasks' normalisations
+    /// pooled (`Layer.pooledNormalization`): it is trained with every task's images in one batch
+    /// (`TrainingOptions.jointBatches`), so its statistics are those the folded rows serve.
+    /// `LoweringMap.normalizations` lists these batch norms. Without `normalizing` (the default) the
+    /// model is the deployable one.
     ///
     /// - Throws: `ModelError` if the state is inconsistent (see `checkConsistency()`).
     /// - Complexity: O(total weights).
-    public func lowered(normalizing: Bool = false) throws(ModelError) -> (Model, LoweringMap) {
+    public func lowered(normalizing: Bool = false, sharedBatchNorms: Bool = false) throws(ModelError) -> (Model, LoweringMap) {
         try checkConsistency()
         let layouts = neuronLayouts
         var graph = LoweredGraph()
@@ -48,7 +52,8 @@ extension ZipState {
                 sharedInput[l] = x.map(\.shared)
                 specificInput[l] = x.map(\.specific)
                 unitValues.append(lowerDense(l, layout: layouts[l], x, addend: links[u].addend.map { unitValues[$0] },
-                                             normalizing: normalizing, into: &graph))
+                                             normalizing: normalizing, sharedBatchNorms: normalizing && sharedBatchNorms,
+                                             into: &graph))
             }
         }
         let values = unitValues.last ?? imageValue
@@ -98,7 +103,7 @@ extension ZipState {
     /// connection, split like this layer's output since the two are tied) each block accumulates
     /// into the addend's matching block: the innermost node of a chain of partial sums takes it.
     private func lowerDense(_ l: Int, layout: NeuronLayout, _ values: [TaskValue], addend: [TaskValue]?,
-                            normalizing: Bool, into graph: inout LoweredGraph) -> [TaskValue] {
+                            normalizing: Bool, sharedBatchNorms: Bool, into graph: inout LoweredGraph) -> [TaskValue] {
         let layer = layers[l]
         let k = layer.sharedCount, n = layer.outCount
         let name = layer.name
@@ -141,7 +146,18 @@ extension ZipState {
         if k > 0 {
             let mergedWeight = hasShared ? weight("shared.weight", task: 0, owners: allTasks, rows: 0..<k, channels: layout.sharedRange) : nil
             let mergedBias = bias("shared.bias", task: 0, owners: allTasks, rows: 0..<k)
-            if !hasSpecific, let common, let addendShared {
+            if !hasSpecific, let common, let addendShared, sharedBatchNorms, !layer.normalization.isEmpty {
+                let linear = dense("\(name)/shared", rows: k, x: common, weight: mergedWeight!, bias: mergedBias, activation: .none)
+                let pooled = layer.pooledNormalization(rows: 0..<k)
+                var s = graph.addBatchNorm("\(name)/shared/bn", layer: name, x: linear, gamma: pooled.std, beta: pooled.mean,
+                                           rows: LoweringMap.NormalizedRows(layer: l, tasks: allTasks, rows: 0..<k))
+                if let skip = addendShared {
+                    s = graph.add("\(name)/shared/add", layer: name, .add(layer.activation), [s, skip])
+                } else if layer.activation != .none {
+                    s = graph.add("\(name)/shared/act", layer: name, .activation(layer.activation), [s])
+                }
+                for t in tasks.indices { result[t].shared = s }
+            } else if !hasSpecific, let common, let addendShared {
                 let s = dense("\(name)/shared", rows: k, x: common, weight: mergedWeight!, bias: mergedBias, activation: layer.activation,
                               addend: addendShared)
                 for t in tasks.indices { result[t].shared = s }
@@ -192,7 +208,7 @@ extension ZipState {
                 if normalized {
                     let n = layer.normalization[t]
                     out = graph.addBatchNorm("\(name)/\(task.name)/bn", layer: name, x: out, gamma: Array(n.std[rows]), beta: Array(n.mean[rows]),
-                                             rows: LoweringMap.NormalizedRows(layer: l, task: t, rows: rows))
+                                             rows: LoweringMap.NormalizedRows(layer: l, tasks: [t], rows: rows))
                     if let skip = addend?[t].specific {
                         out = graph.add("\(name)/\(task.name)/add", layer: name, .add(layer.activation), [out, skip])
                     } else if layer.activation != .none {

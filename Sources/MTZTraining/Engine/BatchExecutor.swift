@@ -215,11 +215,11 @@ final class BatchExecutor {
 
     // MARK: - Backward
 
-    /// Back-propagates the gradients of the last node of `steps` (set by the loss through
-    /// `outputGradient`) to every parameter the steps read; parameter gradients are *added* to
-    /// `model.gradients`. Other gradient buffers are cleared first.
-    func backward(_ steps: [Int], lossNode: Int) {
-        for i in steps where i != lossNode { if i != 0 { tensor(i, &grads).zero(samples: batch) } }
+    /// Back-propagates the gradients of the loss nodes (set by the loss through `outputGradient`;
+    /// no step may read a loss node) to every parameter the steps read; parameter gradients are
+    /// *added* to `model.gradients`. Other gradient buffers are cleared first.
+    func backward(_ steps: [Int], lossNodes: [Int]) {
+        for i in steps where i != 0 && !lossNodes.contains(i) { tensor(i, &grads).zero(samples: batch) }
         for i in steps.reversed() where i != 0 { backwardNode(i) }
     }
 

@@ -11,10 +11,16 @@ public struct TrainingOptions: Sendable {
     public var weightDecay: Float
     /// Seeds shuffling and dropout (the weights are seeded when the model is built).
     public var seed: UInt64
+    /// Runs the tasks' mini-batches of an iteration through the network as one batch, so that a
+    /// batch norm shared by the tasks normalises with statistics over every task's images (which is
+    /// what its folded running statistics describe). Each task's loss is still taken on its own
+    /// images only. Every batch norm must then be on every task's path; nodes of one task compute
+    /// on the other tasks' images too, and their gradient from those images is zero.
+    public var jointBatches: Bool
 
     /// Creates options; the defaults train LeNet-scale networks well with SGD.
     public init(epochs: Int = 10, batchSize: Int = 64, learningRate: Float = 0.01, schedule: LearningRateSchedule = .cosine,
-                momentum: Float = 0.9, weightDecay: Float = 5e-4, seed: UInt64 = 1) {
+                momentum: Float = 0.9, weightDecay: Float = 5e-4, seed: UInt64 = 1, jointBatches: Bool = false) {
         self.epochs = epochs
         self.batchSize = batchSize
         self.learningRate = learningRate
@@ -22,6 +28,7 @@ public struct TrainingOptions: Sendable {
         self.momentum = momentum
         self.weightDecay = weightDecay
         self.seed = seed
+        self.jointBatches = jointBatches
     }
 }
 
@@ -65,8 +72,9 @@ public struct TaskData: Sendable {
 }
 
 /// Trains a `TrainableModel` with mini-batch SGD. With several tasks, every iteration takes one
-/// mini-batch per task, runs each task's forward and backward pass, sums the gradients (parameter
-/// blocks shared by tasks receive every task's gradient) and applies one update.
+/// mini-batch per task, runs each task's forward and backward pass (or one pass over all of them,
+/// `TrainingOptions.jointBatches`), sums the gradients (parameter blocks shared by tasks receive
+/// every task's gradient) and applies one update.
 public final class Trainer {
     public let model: TrainableModel
     public let options: TrainingOptions
@@ -76,6 +84,8 @@ public final class Trainer {
     /// Per task: output node of the logits (the softmax input when the head ends in a softmax).
     private let logitNodes: [String: Int]
     private let stepsByTask: [String: [Int]]
+    /// Every task's steps, for `jointBatches`.
+    private let jointSteps: [Int]
     private var labelBuffer: [Int32]
     /// The teacher's rows of the current batch (distillation).
     private var teacherBuffer: [Float] = []
@@ -88,7 +98,8 @@ public final class Trainer {
         guard options.learningRate > 0, options.learningRate.isFinite else { throw TrainingError.invalidOption("the learning rate must be positive") }
         self.model = model
         self.options = options
-        executor = BatchExecutor(model: model, capacity: options.batchSize, seed: options.seed)
+        let capacity = options.batchSize * (options.jointBatches ? model.structure.tasks.count : 1)
+        executor = BatchExecutor(model: model, capacity: capacity, seed: options.seed)
         optimizer = SGD(momentum: options.momentum, weightDecay: options.weightDecay)
         random = SeededRandom(seed: options.seed)
         var logits: [String: Int] = [:]
@@ -107,7 +118,16 @@ public final class Trainer {
         }
         logitNodes = logits
         stepsByTask = steps
-        labelBuffer = [Int32](repeating: 0, count: options.batchSize)
+        jointSteps = options.jointBatches ? executor.steps(for: Array(logits.values)) : []
+        if options.jointBatches {
+            for (i, node) in model.structure.nodes.enumerated() {
+                guard case .batchNorm = node.op else { continue }
+                if let task = steps.keys.sorted().first(where: { !steps[$0]!.contains(i) }) {
+                    throw TrainingError.invalidOption("joint batches need every batch norm on every task's path, but '\(node.name)' is not on task '\(task)''s")
+                }
+            }
+        }
+        labelBuffer = [Int32](repeating: 0, count: capacity)
     }
 
     /// Trains for `options.epochs` epochs on `data` (task name → its training images).
@@ -139,9 +159,9 @@ public final class Trainer {
             var rate: Float = 0
             for it in 0..<perEpoch {
                 rate = options.schedule.rate(base: options.learningRate, progress: Double((epoch - 1) * perEpoch + it) / Double(total))
+                var batches: [(task: String, indices: [Int])] = []
                 for (k, name) in tasks.enumerated() {
-                    let task = data[name]!
-                    let images = task.images
+                    let images = data[name]!.images
                     // The largest task's last batch may be partial; others wrap around.
                     var count = options.batchSize
                     if images.count == largest { count = min(count, images.count - cursors[k]) }
@@ -155,9 +175,12 @@ public final class Trainer {
                         indices.append(orders[k][cursors[k]])
                         cursors[k] += 1
                     }
-                    let (loss, right) = accumulateGradients(task: name, data: task, indices: indices)
-                    lossSum[k] += loss * Double(count)
-                    correct[k] += right
+                    batches.append((name, indices))
+                }
+                for (k, result) in accumulateGradients(batches, data: data).enumerated() {
+                    let count = batches[k].indices.count
+                    lossSum[k] += result.loss * Double(count)
+                    correct[k] += result.correct
                     seen[k] += count
                 }
                 optimizer.step(model, learningRate: rate)
@@ -191,10 +214,12 @@ public final class Trainer {
         let tasks = try checkedTasks(data)
         var loss = [String: Double]()
         for _ in 0..<iterations {
-            for name in tasks {
-                let task = data[name]!
-                let indices = (0..<options.batchSize).map { _ in Int(random.next() % UInt64(task.images.count)) }
-                loss[name, default: 0] += accumulateGradients(task: name, data: task, indices: indices).loss / Double(iterations)
+            let batches = tasks.map { name in
+                let count = data[name]!.images.count
+                return (task: name, indices: (0..<options.batchSize).map { _ in Int(random.next() % UInt64(count)) })
+            }
+            for (name, result) in Swift.zip(tasks, accumulateGradients(batches, data: data)) {
+                loss[name, default: 0] += result.loss / Double(iterations)
             }
             optimizer.step(model, learningRate: learningRate)
         }
@@ -207,10 +232,18 @@ public final class Trainer {
     public func calibrateBatchNorms(_ data: [String: TaskData], batches: Int) throws(TrainingError) {
         let tasks = try checkedTasks(data)
         for _ in 0..<batches {
-            for name in tasks {
+            let parts = tasks.map { name in
                 let images = data[name]!.images
-                load(images, indices: (0..<options.batchSize).map { _ in Int(random.next() % UInt64(images.count)) })
-                executor.forward(stepsByTask[name]!, training: true)
+                return (images, (0..<options.batchSize).map { _ in Int(random.next() % UInt64(images.count)) })
+            }
+            if options.jointBatches {
+                load(parts)
+                executor.forward(jointSteps, training: true)
+            } else {
+                for (name, part) in Swift.zip(tasks, parts) {
+                    load([part])
+                    executor.forward(stepsByTask[name]!, training: true)
+                }
             }
         }
     }
@@ -227,7 +260,7 @@ public final class Trainer {
         var start = 0
         while start < images.count {
             let count = min(options.batchSize, images.count - start)
-            load(images, indices: Array(start..<(start + count)))
+            load([(images, Array(start..<(start + count)))])
             executor.forward(steps, training: false)
             let (l, right) = labelBuffer.withUnsafeBufferPointer {
                 SoftmaxCrossEntropy.evaluate(logits: executor.output(logits), labels: $0.baseAddress!, batch: count, classes: classes, gradient: nil)
@@ -270,36 +303,67 @@ public final class Trainer {
         }
     }
 
-    /// Normalises the images at `indices` into the executor's input and their labels into `labelBuffer`.
-    private func load(_ images: LabeledImages, indices: [Int]) {
+    /// Normalises the images of each part, back to back, into the executor's input and their labels
+    /// into `labelBuffer`; the batch is all of them.
+    private func load(_ parts: [(images: LabeledImages, indices: [Int])]) {
         let spec = model.structure.input
-        let size = images.rows * images.cols
         let scale = 1 / (255 * spec.std[0])
         let offset = spec.mean[0] / spec.std[0]
-        executor.batch = indices.count
         let input = executor.inputPointer
-        images.pixels.withUnsafeBufferPointer { pixels in
-            for (s, index) in indices.enumerated() {
-                let src = pixels.baseAddress! + index * size
-                let dst = input + s * size
-                for p in 0..<size { dst[p] = Float(src[p]) * scale - offset }
-                labelBuffer[s] = Int32(images.labels[index])
+        var s = 0
+        for (images, indices) in parts {
+            let size = images.rows * images.cols
+            images.pixels.withUnsafeBufferPointer { pixels in
+                for index in indices {
+                    let src = pixels.baseAddress! + index * size
+                    let dst = input + s * size
+                    for p in 0..<size { dst[p] = Float(src[p]) * scale - offset }
+                    labelBuffer[s] = Int32(images.labels[index])
+                    s += 1
+                }
             }
         }
+        executor.batch = s
     }
 
-    /// Forward + loss + backward of one task's mini-batch; gradients are added to the model's.
-    /// The loss is the label cross-entropy, mixed with the distillation term when `data` has one.
-    private func accumulateGradients(task: String, data: TaskData, indices: [Int]) -> (loss: Double, correct: Int) {
+    /// Forward + loss + backward of one mini-batch per task (`batches`: task and image indices);
+    /// gradients are added to the model's. Returns each batch's mean loss and correct count. The
+    /// loss is the label cross-entropy, mixed with the distillation term when the task has one.
+    private func accumulateGradients(_ batches: [(task: String, indices: [Int])], data: [String: TaskData]) -> [(loss: Double, correct: Int)] {
+        guard options.jointBatches else {
+            return batches.map { batch in
+                load([(data[batch.task]!.images, batch.indices)])
+                executor.forward(stepsByTask[batch.task]!, training: true)
+                let result = taskLoss(batch.task, data: data[batch.task]!, indices: batch.indices, offset: 0)
+                executor.backward(stepsByTask[batch.task]!, lossNodes: [logitNodes[batch.task]!])
+                return result
+            }
+        }
+        load(batches.map { (data[$0.task]!.images, $0.indices) })
+        executor.forward(jointSteps, training: true)
+        var offset = 0
+        var results: [(loss: Double, correct: Int)] = []
+        for batch in batches {
+            let classes = model.shapes[logitNodes[batch.task]!].channels
+            let gradient = executor.outputGradient(logitNodes[batch.task]!)
+            // A task's logits over the other tasks' images do not count.
+            gradient.update(repeating: 0, count: executor.batch * classes)
+            results.append(taskLoss(batch.task, data: data[batch.task]!, indices: batch.indices, offset: offset))
+            offset += batch.indices.count
+        }
+        executor.backward(jointSteps, lossNodes: batches.map { logitNodes[$0.task]! })
+        return results
+    }
+
+    /// The loss of `task` on its images at `indices`, which are the batch's samples from `offset` on;
+    /// writes the loss gradient of those samples.
+    private func taskLoss(_ task: String, data: TaskData, indices: [Int], offset: Int) -> (loss: Double, correct: Int) {
         let logits = logitNodes[task]!
-        let steps = stepsByTask[task]!
-        load(data.images, indices: indices)
-        executor.forward(steps, training: true)
         let classes = model.shapes[logits].channels
-        let output = executor.output(logits), gradient = executor.outputGradient(logits)
+        let output = executor.output(logits) + offset * classes, gradient = executor.outputGradient(logits) + offset * classes
         let distilled = data.distillation?.weight ?? 0
         var result = labelBuffer.withUnsafeBufferPointer {
-            SoftmaxCrossEntropy.evaluate(logits: output, labels: $0.baseAddress!, batch: indices.count, classes: classes,
+            SoftmaxCrossEntropy.evaluate(logits: output, labels: $0.baseAddress! + offset, batch: indices.count, classes: classes,
                                          gradient: gradient, weight: 1 - distilled)
         }
         if let d = data.distillation, d.weight > 0 {
@@ -310,7 +374,6 @@ public final class Trainer {
                 weight: d.weight, gradient: gradient)
             result.loss = Double(1 - d.weight) * result.loss + Double(d.weight) * taught
         }
-        executor.backward(steps, lossNode: logits)
         return result
     }
 }

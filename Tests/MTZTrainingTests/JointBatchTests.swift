@@ -1,0 +1,123 @@
+import MTZCore
+import MTZTestSupport
+import Testing
+@testable import MTZTraining
+
+/// `TrainingOptions.jointBatches`: every task's mini-batch runs through the network as one batch,
+/// so a batch norm shared by the tasks normalises over all their images.
+@Suite struct JointBatchTests {
+    /// `count` seeded images of the gradient-test model's 6×7 input, with labels below `classes`.
+    static func images(count: Int, classes: Int, seed: UInt64) -> LabeledImages {
+        var rng = SeededRandom(seed: seed)
+        let pixels = (0..<(count * 42)).map { _ in UInt8(rng.nextInt(below: 256)) }
+        return LabeledImages(rows: 7, cols: 6, pixels: pixels, labels: (0..<count).map { _ in UInt8(rng.nextInt(below: classes)) })
+    }
+
+    /// A shared convolution trunk and two fully connected heads, without batch norms.
+    static func plainModel(seed: UInt64) -> Model {
+        var b = ModelBuilder(input: InputSpec(width: 6, height: 7, format: .gray, mean: [0], std: [1]), seed: seed)
+        let c1 = b.conv("c1", ValueRef(0), outChannels: 4, window: .square(3, padding: 1), activation: .tanh)
+        let flat = b.flatten("flat", ValueRef(c1))
+        b.task("a", output: b.softmax("sa", ValueRef(b.fullyConnected("fa", ValueRef(flat), outFeatures: 3))))
+        b.task("b", output: b.softmax("sb", ValueRef(b.fullyConnected("fb", ValueRef(flat), outFeatures: 4))))
+        return b.build()
+    }
+
+    /// Both tasks' mean losses, summed, with each task's images (a's first) in one training-mode batch.
+    static func jointLoss(_ executor: BatchExecutor, a: LabeledImages, b: LabeledImages) -> Double {
+        let model = executor.model
+        let logits = model.structure.tasks.map { model.structure.nodes[$0.output].inputs[0].node }
+        executor.batch = a.count + b.count
+        for (s, pixel) in (a.pixels + b.pixels).enumerated() { executor.inputPointer[s] = Float(pixel) / 255 }
+        executor.forward(executor.steps(for: logits), training: true)
+        var total = 0.0, offset = 0
+        for (images, node) in zip([a, b], logits) {
+            let classes = model.shapes[node].channels
+            let labels = images.labels.map(Int32.init)
+            total += labels.withUnsafeBufferPointer {
+                SoftmaxCrossEntropy.evaluate(logits: executor.output(node) + offset * classes, labels: $0.baseAddress!,
+                                             batch: images.count, classes: classes, gradient: nil).loss
+            }
+            offset += images.count
+        }
+        return total
+    }
+
+    @Test("a joint step moves every parameter by minus the gradient of the summed losses, batch norms normalising over both tasks' images")
+    func jointGradient() throws {
+        let a = Self.images(count: 3, classes: 3, seed: 1), b = Self.images(count: 3, classes: 4, seed: 2)
+        let data = ["a": TaskData(images: a), "b": TaskData(images: b)]
+        // One epoch of one iteration, lr 1, no momentum or decay: the update is the gradient.
+        func step(joint: Bool) throws -> (before: [[Float]], after: [[Float]]) {
+            let model = try TrainableModel(GradientTests.model(seed: 3))
+            let before = model.values
+            _ = try Trainer(model: model, options: TrainingOptions(epochs: 1, batchSize: 3, learningRate: 1, schedule: .constant,
+                                                                   momentum: 0, weightDecay: 0, jointBatches: joint)).train(data)
+            return (before, model.values)
+        }
+        let (before, after) = try step(joint: true)
+        let reference = try TrainableModel(GradientTests.model(seed: 3))
+        let executor = BatchExecutor(model: reference, capacity: 6, seed: 1)
+        // Smaller than GradientTests' step: a batch norm over six images curves the loss enough
+        // that 1e-2 misses c1's gradient by 2e-3.
+        let eps: Float = 3e-3
+        var checked = 0
+        for t in before.indices {
+            for k in stride(from: 0, to: before[t].count, by: max(1, before[t].count / 4)) {
+                reference.values[t][k] = before[t][k] + eps
+                reference.version += 1
+                let up = Self.jointLoss(executor, a: a, b: b)
+                reference.values[t][k] = before[t][k] - eps
+                reference.version += 1
+                let down = Self.jointLoss(executor, a: a, b: b)
+                reference.values[t][k] = before[t][k]
+                reference.version += 1
+                let numeric = (up - down) / Double(2 * eps)
+                let analytic = Double(before[t][k] - after[t][k])
+                #expect(abs(analytic - numeric) <= 5e-4 + 1e-2 * abs(numeric),
+                        "\(reference.structure.weights[t].name)[\(k)]: step \(analytic), numeric gradient \(numeric)")
+                checked += 1
+            }
+        }
+        #expect(checked > 40)
+        // Separate batches normalise each task's images alone: another update.
+        let separate = try step(joint: false).after
+        let bn = reference.structure.weights.firstIndex { $0.name.hasPrefix("bn") }!
+        #expect(separate[bn] != after[bn])
+    }
+
+    @Test("without batch norms, joint batches make the same updates as one batch per task")
+    func jointEqualsSeparateWithoutBatchNorms() throws {
+        let data = ["a": TaskData(images: Self.images(count: 20, classes: 3, seed: 3)),
+                    "b": TaskData(images: Self.images(count: 30, classes: 4, seed: 4))]
+        func run(joint: Bool) throws -> [[Float]] {
+            let model = try TrainableModel(Self.plainModel(seed: 5))
+            let trainer = try Trainer(model: model, options: TrainingOptions(batchSize: 8, seed: 6, jointBatches: joint))
+            _ = try trainer.runIterations(5, data: data, learningRate: 0.05)
+            return model.values
+        }
+        let joint = try run(joint: true), separate = try run(joint: false)
+        let initial = try TrainableModel(Self.plainModel(seed: 5)).values
+        #expect(joint != initial)
+        for t in joint.indices {
+            for k in joint[t].indices {
+                #expect(abs(joint[t][k] - separate[t][k]) <= 1e-5 * (1 + abs(separate[t][k])))
+            }
+        }
+    }
+
+    @Test("joint batches are refused when a batch norm is on one task's path only")
+    func taskBatchNormRefused() throws {
+        var b = ModelBuilder(input: InputSpec(width: 6, height: 7, format: .gray, mean: [0], std: [1]), seed: 1)
+        let flat = b.flatten("flat", ValueRef(0))
+        let fa = b.fullyConnected("fa", ValueRef(flat), outFeatures: 3)
+        let bn = b.batchNorm("a/bn", ValueRef(fa))
+        b.task("a", output: b.softmax("sa", ValueRef(bn)))
+        b.task("b", output: b.softmax("sb", ValueRef(b.fullyConnected("fb", ValueRef(flat), outFeatures: 4))))
+        let model = try TrainableModel(b.build())
+        #expect(throws: TrainingError.invalidOption("joint batches need every batch norm on every task's path, but 'a/bn' is not on task 'b''s")) {
+            try Trainer(model: model, options: TrainingOptions(jointBatches: true))
+        }
+        _ = try Trainer(model: model, options: TrainingOptions(jointBatches: false))
+    }
+}
