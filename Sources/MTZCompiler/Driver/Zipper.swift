@@ -61,8 +61,6 @@ public final class Zipper {
     private let taskBatchNorms: Bool
     /// Whether a fully shared trunk keeps batch norms while retraining (`options.sharedBatchNorms` or its default).
     private let sharedBatchNorms: Bool
-    /// Set once a retraining has trained shared batch norms.
-    private var trainedSharedBatchNorms = false
     /// Each task's retraining images, with its original network's outputs when distilling
     /// (computed on first use).
     private var retrainingData: [String: TaskData]?
@@ -145,7 +143,7 @@ public final class Zipper {
             parameters: stats.parameters, sharedParameters: stats.sharedParameters, separateParameters: stats.separateParameters,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9, search: search)
         if taskBatchNorms { report.taskBatchNorms = true }
-        if trainedSharedBatchNorms { report.sharedBatchNorms = true }
+        if report.totalIterations > 0, normalizesSharedly(path.state) { report.sharedBatchNorms = true }
         if distillation > 0, options.iterationScale > 0 {
             report.distillation = distillation
             report.temperature = options.temperature
@@ -574,10 +572,10 @@ public final class Zipper {
     /// iterations, that calibration and fold is all that happens.
     /// - Returns: the deployable model of the retrained state.
     private func retrain(iterations: Int, progress: (Int) -> Void) throws -> Model {
-        let normalized = state.layers.indices.filter { !state.layers[$0].normalization.isEmpty }
-        let joint = sharedBatchNorms && !normalized.isEmpty && normalized.allSatisfy { state.layers[$0].sharedCount == state.layers[$0].outCount }
+        let joint = normalizesSharedly(state)
         // Shared batch norms start as the identity: at the trunk's present statistics over all
         // tasks' images (each task's measured, pooled by the lowering).
+        let normalized = state.layers.indices.filter { !state.layers[$0].normalization.isEmpty }
         let start = joint ? try measured(state, layers: Set(normalized)) : state
         let (lowered, map) = try start.lowered(normalizing: true, sharedBatchNorms: joint)
         if iterations == 0, map.normalizations.isEmpty { return lowered }
@@ -585,7 +583,6 @@ public final class Zipper {
         let trainer = try Trainer(model: trainable, options: TrainingOptions(
             epochs: 1, batchSize: options.batchSize, learningRate: learningRate, schedule: options.schedule,
             momentum: options.momentum, weightDecay: options.weightDecay, seed: options.seed, jointBatches: joint))
-        if joint, iterations > 0 { trainedSharedBatchNorms = true }
         let data = try taskData()
         if !map.normalizations.isEmpty { try trainer.calibrateBatchNorms(data, batches: options.calibrationBatches) }
         for done in 0..<iterations {
@@ -608,6 +605,13 @@ public final class Zipper {
         }
         state = folded
         return result
+    }
+
+    /// Whether retraining `zip` keeps shared batch norms: `sharedBatchNorms` is on and every
+    /// normalised layer is fully shared.
+    private func normalizesSharedly(_ zip: ZipState) -> Bool {
+        let normalized = zip.layers.filter { !$0.normalization.isEmpty }
+        return sharedBatchNorms && !normalized.isEmpty && normalized.allSatisfy { $0.sharedCount == $0.outCount }
     }
 
     /// Sets every hidden layer's normalisation (`ZipOptions.taskBatchNorms`) to the statistics of its
