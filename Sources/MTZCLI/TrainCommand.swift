@@ -25,7 +25,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
     var arch: String
 
-    @Option(name: .long, help: "Dataset: \(DatasetName.allCases.map(\.rawValue).joined(separator: ", ")); several, comma-separated, train one network with a shared trunk and a head per dataset.")
+    @Option(name: .long, help: "Dataset: \(DatasetName.allCases.map(\.rawValue).joined(separator: ", ")); several, comma-separated, train one network with a shared trunk and a head per dataset (a trunk with batch norms runs every task's mini-batch as one batch, so its statistics cover all tasks).")
     var dataset: String
 
     @Option(name: .long, help: "Seed of the initial weights and of the shuffling.")
@@ -143,8 +143,11 @@ struct TrainCommand: ParsableCommand {
             model.metadata["producer"] = "mtz train"
             model.metadata["training.command"] = command
         }
+        // A trunk that several tasks share and that has batch norms normalises each iteration's
+        // batch over every task's images, as its folded statistics will at inference.
+        let joint = singles.count > 1 && model.nodes.contains { if case .batchNorm = $0.op { true } else { false } }
         let options = TrainingOptions(epochs: epochs, batchSize: batch, learningRate: lr, schedule: LearningRateSchedule(rawValue: schedule)!,
-                                      weightDecay: weightDecay, seed: seed)
+                                      weightDecay: weightDecay, seed: seed, jointBatches: joint)
         let trainable: TrainableModel
         let trainer: Trainer
         do {
@@ -155,7 +158,7 @@ struct TrainCommand: ParsableCommand {
         }
         if !json {
             let sizes = names.map { "\($0) \(train[$0]!.count)" }.joined(separator: ", ")
-            print("training \(arch.rawValue)\(names.count > 1 ? " (shared trunk, \(names.count) heads)" : "") on \(sizes) images, \(epochs) epochs, batch \(batch)\(names.count > 1 ? " per task" : ""), lr \(lr) (\(schedule)), seed \(seed), \(grouped(trainable.parameterCount)) parameters")
+            print("training \(arch.rawValue)\(names.count > 1 ? " (shared trunk, \(names.count) heads)" : "") on \(sizes) images, \(epochs) epochs, batch \(batch)\(names.count > 1 ? " per task" : "")\(joint ? " (one joint batch through the shared batch norms)" : ""), lr \(lr) (\(schedule)), seed \(seed), \(grouped(trainable.parameterCount)) parameters")
         }
         var taskData = train.mapValues { TaskData(images: $0) }
         if let teachers {

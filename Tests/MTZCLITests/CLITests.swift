@@ -341,6 +341,21 @@ import Testing
         #expect(r.status == 64)
     }
 
+    @Test("a shared trunk with batch norms trains the tasks' mini-batches as one batch")
+    func multiTaskResidualTraining() throws {
+        let m = try Self.path("mt-resnet.mtz")
+        var r = try CLITests.mtz(["train", "--arch", "resnet", "--dataset", "mnist,fashion", "--limit", "160", "--holdout", "32",
+                                  "--epochs", "1", "--batch", "32", "-o", m])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("one joint batch through the shared batch norms"), "\(r.stdout)")
+        r = try CLITests.mtz(["eval", m, "--limit", "50"])
+        #expect(r.status == 0 && r.stdout.contains("mnist") && r.stdout.contains("fashion"), "\(r.stderr)")
+        // Without batch norms the tasks' batches stay separate.
+        r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "mnist,fashion", "--limit", "100", "--holdout", "20",
+                              "--epochs", "1", "-o", m])
+        #expect(r.status == 0 && !r.stdout.contains("joint batch"), "\(r.stdout)")
+    }
+
     @Test("training usage errors exit 64; missing data exits 65 naming the fetch script")
     func trainErrors() throws {
         for args in [["train", "--arch", "nope", "--dataset", "mnist", "-o", "/tmp/x.mtz"],

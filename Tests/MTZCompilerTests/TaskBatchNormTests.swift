@@ -291,4 +291,25 @@ import Testing
             }
         }
     }
+
+    @Test("the shared trunk of freshly built networks with batch norms keeps each hidden layer's batch norm once, on every task's path, at gamma 1 and beta 0")
+    func sharedTrunkBatchNorms() throws {
+        func batchNorms(_ model: Model) -> [(scale: Int, shift: Int)] {
+            model.nodes.compactMap { if case .batchNorm(let s, let t) = $0.op { (s, t) } else { nil } }
+        }
+        let singles = Self.resnets()
+        let trunk = try ZipState.sharedTrunk(singles)
+        let norms = batchNorms(trunk)
+        #expect(norms.count == batchNorms(singles[0]).count && !norms.isEmpty)
+        for (scale, shift) in norms {
+            #expect(trunk.weights[scale].values.array.allSatisfy { $0 == 1 })
+            #expect(trunk.weights[shift].values.array.allSatisfy { $0 == 0 })
+        }
+        #expect(trunk.tasks.count == 2)
+        // Joint batches need every batch norm on every task's path.
+        _ = try Trainer(model: TrainableModel(trunk), options: TrainingOptions(batchSize: 4, jointBatches: true))
+        // Networks without batch norms get none.
+        let lenets = ["a", "b"].map { Architecture.lenet5.build(task: $0, labels: Self.labels, mean: 0.5, std: 0.5, seed: 3) }
+        #expect(batchNorms(try ZipState.sharedTrunk(lenets)).isEmpty)
+    }
 }
