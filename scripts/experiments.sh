@@ -12,8 +12,9 @@
 #   (k) retraining distilled from the original networks (the default since 2026-11-28): every
 #       method at budgets from 59 to 2,591 iterations, from scratch with the same teachers, weights,
 #       temperatures, merge damping, residual CNNs (docs/experiments/distillation.md);
-#   (t), (s) task and shared batch norms for residual networks.
-# About 5.5 h on two busy cores (the k runs ~1.2 h of it, the residual t and s runs ~2 h).
+#   (t), (s) task and shared batch norms for residual networks;
+#   (r) residual CNNs: MTZ against the baselines and a two-head residual network from scratch.
+# About 7.5 h on two busy cores (the k runs ~1.2 h of it, the residual t and s runs ~2 h, the r runs ~2 h).
 # Usage: scripts/experiments.sh [SCRATCH_DIR]   (default /tmp/mtz-experiments)
 # Needs the datasets (scripts/fetch-datasets.sh) and the shipped single-task models
 # (scripts/train-models.sh). Zipped models, logs, reports and evaluations go to SCRATCH_DIR; a run
@@ -219,16 +220,16 @@ run k-resnet-mnistxfashion-share1-damping1 k resnet-mnist-s1,resnet-fashion-s1 -
 
 # (t) Task batch norms (the residual networks' default since 2026-11-28): the residual CNNs fully
 # and half zipped with and without them (the defaults otherwise; fully zipped without them is
-# k-resnet-mnistxfashion-share1-damping1), with no retraining and with 71 iterations, and LeNet-5
+# k-resnet-mnistxfashion-share1-damping1), with no retraining and with 158 iterations, and LeNet-5
 # MNIST x Fashion-MNIST at 148 iterations with them. Table: docs/EXPERIMENTS.md, (t). They were
 # made before shared batch norms and lr 0.01 became the residual networks' defaults, and name the
-# settings of that time ($tb).
+# settings of that time ($tb; labels only: distillation became their default later still).
 rs=resnet-mnist-s1,resnet-fashion-s1
-tb="--no-shared-batch-norms --lr 0.001"
+tb="--no-shared-batch-norms --lr 0.001 --distill 0"
 run t-resnet-mnistxfashion-share1 t "$rs" $tb --share 1
 run t-resnet-mnistxfashion-share0.5 t "$rs" $tb --share 0.5
 run t-resnet-mnistxfashion-share0.5-no-task-bn t "$rs" $tb --share 0.5 --no-task-batch-norms
-for share in 1 0.5; do   # no retraining (the batch norms are only recalibrated), and 71 iterations
+for share in 1 0.5; do   # no retraining (the batch norms are only recalibrated), and 158 iterations
   run "t-resnet-mnistxfashion-share$share-scale0" t "$rs" $tb --share "$share" --iteration-scale 0
   run "t-resnet-mnistxfashion-share$share-scale0-no-task-bn" t "$rs" $tb --share "$share" --iteration-scale 0 --no-task-batch-norms
   run "t-resnet-mnistxfashion-share$share-scale0.1" t "$rs" $tb --share "$share" --iteration-scale 0.1 $equal
@@ -240,15 +241,39 @@ run t-lenet5-mnistxfashion-share1-scale0.25-task-bn t "$mf" --share 1 --iteratio
 # (s) Shared batch norms (with joint batches) for the fully shared residual trunk, and the learning
 # rates they allow (lr 0.01 with shared batch norms became the residual networks' default on
 # 2026-11-28). Table: docs/EXPERIMENTS.md, (s). Fully zipped with neither at lr 0.001 is
-# t-resnet-mnistxfashion-share1.
+# t-resnet-mnistxfashion-share1. Labels only, as the residual default was then.
 for lr in 0.001 0.003 0.01; do
-  run "s-resnet-mnistxfashion-share1-lr$lr" s "$rs" --share 1 --lr "$lr" --shared-batch-norms
+  run "s-resnet-mnistxfashion-share1-lr$lr" s "$rs" --distill 0 --share 1 --lr "$lr" --shared-batch-norms
 done
-run s-resnet-mnistxfashion-share1-lr0.003-no-shared-bn s "$rs" --share 1 --lr 0.003 --no-shared-batch-norms
-run s-resnet-mnistxfashion-share1-lr0.01-seed2 s "$rs" --share 1 --lr 0.01 --shared-batch-norms --seed 2
+run s-resnet-mnistxfashion-share1-lr0.003-no-shared-bn s "$rs" --distill 0 --share 1 --lr 0.003 --no-shared-batch-norms
+run s-resnet-mnistxfashion-share1-lr0.01-seed2 s "$rs" --distill 0 --share 1 --lr 0.01 --shared-batch-norms --seed 2
 for lr in 0.003 0.01; do
-  run "s-resnet-mnistxfashion-share0.5-lr$lr" s "$rs" --share 0.5 --lr "$lr" --shared-batch-norms
+  run "s-resnet-mnistxfashion-share0.5-lr$lr" s "$rs" --distill 0 --share 0.5 --lr "$lr" --shared-batch-norms
 done
+
+# (r) Two residual CNNs fully zipped with task and shared batch norms at lr 0.01: MTZ against the
+# baselines of (c) at equal budgets — on the labels alone (the residual default until these runs)
+# at the default 3,578 iterations (two seeds), at 158 (per-layer budgets / 10, no final phase) and
+# at none (batch norms recalibrated only), and distilled (the residual default since; two seeds
+# but for mtz-no-update) — and the two-head residual network trained from scratch (below). Tables:
+# docs/experiments/residual.md (scripts/residual_tables.py).
+for method in mtz mtz-no-update euclidean random; do
+  run "r-resnet-mnistxfashion-share1-$method" r "$rs" --distill 0 --share 1 --method "$method"
+  run "r-resnet-mnistxfashion-share1-$method-scale0.1" r "$rs" --distill 0 --share 1 --method "$method" --iteration-scale 0.1 $equal
+  run "r-resnet-mnistxfashion-share1-$method-scale0" r "$rs" --distill 0 --share 1 --method "$method" --iteration-scale 0
+  run "r-resnet-mnistxfashion-share1-$method-distill" r "$rs" --share 1 --method "$method" --distill 0.5 --temperature 4
+done
+for method in mtz euclidean random; do
+  run "r-resnet-mnistxfashion-share1-$method-seed2" r "$rs" --distill 0 --share 1 --method "$method" --seed 2
+done
+for method in mtz euclidean random; do
+  run "r-resnet-mnistxfashion-share1-$method-distill-seed2" r "$rs" --share 1 --method "$method" --distill 0.5 --temperature 4 --seed 2
+done
+if [ "$force" = 1 ] || [ ! -s "$out/scratch-resnet-mnist-fashion.train.json" ]; then
+  echo "== scratch: mtz train --arch resnet --dataset mnist,fashion --epochs 10 --eval-every 100" >&2
+  "$mtz" train --arch resnet --dataset mnist,fashion --epochs 10 --eval-every 100 --json \
+    -o "$out/scratch-resnet-mnist-fashion.mtz" > "$out/scratch-resnet-mnist-fashion.train.json"
+fi
 
 # (c) the two-head network of the fully zipped shape trained from scratch, validation errors every
 # 200 iterations (the same held-out images mtz zip validates on), 10 epochs like the originals.
@@ -470,4 +495,5 @@ if cx:
 PY
 # The distillation runs (k): docs/experiments/distillation.md.
 python3 scripts/distillation_tables.py "$out" > docs/experiments/distillation.md
+python3 scripts/residual_tables.py "$out" > docs/experiments/residual.md
 echo "== done in ${elapsed} s of zipping and evaluation (scratch: $out)" >&2

@@ -29,7 +29,7 @@ struct ZipCommand: ParsableCommand {
             (0.001 for residual networks without shared batch norms) decaying by a cosine within each budget, weight decay 5e-4, batch 64 \
             per task; half of each task's loss distilled from its original network's outputs at temperature 4 \
             (--distill 0.5 --temperature 4: the zipped network learns what the originals predict, not only the \
-            labels; --distill 0 for residual networks, where it slowed recovery); balanced Hessians, damping 1. \
+            labels); balanced Hessians, damping 1. \
             `--momentum 0 --schedule constant --weight-decay 0 \
             --final-iterations 0 --distill 0 --no-balance-hessians` is the paper's plain setting.
             Residual networks: layers tied by a residual add share the same neurons; batch norms are folded \
@@ -96,7 +96,7 @@ struct ZipCommand: ParsableCommand {
     @Option(name: .long, help: "Joint retraining iterations after the last zipped layer, on top of its own budget (scaled by --iteration-scale).")
     var finalIterations: Int = 2000
 
-    @Option(name: .long, help: "Knowledge distillation during retraining: the share (0...1) of each task's loss that teaches it its original network's class probabilities (softened by --temperature); the labels get the rest (0 = labels only, as in the paper). Default 0.5; 0 for residual networks.")
+    @Option(name: .long, help: "Knowledge distillation during retraining: the share (0...1) of each task's loss that teaches it its original network's class probabilities (softened by --temperature); the labels get the rest (0 = labels only, as in the paper). Default 0.5.")
     var distill: Float?
 
     @Option(name: .long, help: "Softening temperature of --distill.")

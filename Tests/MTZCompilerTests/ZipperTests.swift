@@ -252,7 +252,7 @@ import Testing
         options.calibrationBatches = 2
         let (model, report) = try Zipper(models: models, trainingData: ["a": images, "b": images], options: options).run()
         #expect(report.layers.count == 9)
-        #expect(report.distillation == nil, "residual networks retrain on their labels alone by default")
+        #expect(report.distillation == 0.5, "residual networks distil their originals by default too")
         #expect(report.taskBatchNorms == true, "residual networks keep task batch norms while retraining by default")
         #expect(report.sharedBatchNorms == true, "and once the trunk is fully shared, one batch norm for all tasks")
         #expect(report.layers.filter { $0.retrainedWith != nil }.map(\.name) == ["stem/conv", "block1.1/conv", "block2.2/conv", "block3.2/conv"])

@@ -78,9 +78,8 @@ public struct ZipOptions: Sendable {
     public var weightDecay: Float = 5e-4
     /// Knowledge distillation during retraining: the share of each task's loss that teaches it its
     /// original network's class probabilities (0 = labels only, as in the paper; 1 = the originals
-    /// only). nil: 0.5, or 0 for residual networks. Distilling recovers more of the LeNets'
-    /// accuracy per iteration, but slowed the residual CNNs' recovery at their smaller learning
-    /// rate (docs/EXPERIMENTS.md).
+    /// only). nil: 0.5. Distilling recovers more accuracy per iteration, for the LeNets and, since
+    /// they retrain with shared batch norms at lr 0.01, for the residual CNNs (docs/EXPERIMENTS.md).
     public var distillation: Float?
     /// Softening temperature of the distillation.
     public var temperature: Float = 4
@@ -129,7 +128,7 @@ public struct ZipOptions: Sendable {
     /// with SGD momentum 0.9, a cosine learning-rate decay per layer, weight decay 5·10⁻⁴, balanced
     /// Hessians damped by 1 × trace/dimension, 2000 final iterations and half of each task's loss
     /// distilled from its original network at temperature 4 (docs/EXPERIMENTS.md shows why;
-    /// residual networks: lr 0.001, no distillation).
+    /// residual networks also keep task and shared batch norms while retraining).
     public init(share: ShareSpec = .uniform(1), method: ZipMethod = .mtz, iterations: [String: Int] = [:], iterationScale: Double = 1,
                 batchSize: Int = 64, learningRate: Float? = nil, momentum: Float = 0.9, damping: Double = 1, hessianImages: Int = 2000,
                 perChannelHessian: Bool = false, validationImages: Int = 5000, seed: UInt64 = 1, maxErrorIncrease: Double? = nil) {

@@ -84,7 +84,7 @@ public final class Zipper {
         initialState = state
         taskNames = state.tasks.map(\.name)
         let residual = state.layers.indices.contains { state.tiedLayers(of: $0).count > 1 }
-        distillation = options.distillation ?? (residual ? 0 : 0.5)
+        distillation = options.distillation ?? 0.5
         taskBatchNorms = options.taskBatchNorms ?? residual
         sharedBatchNorms = options.sharedBatchNorms ?? taskBatchNorms
         guard taskBatchNorms || !sharedBatchNorms else {
