@@ -250,6 +250,8 @@ run s-resnet-mnistxfashion-share1-lr0.01-seed2 s "$rs" --distill 0 --share 1 --l
 for lr in 0.003 0.01; do
   run "s-resnet-mnistxfashion-share0.5-lr$lr" s "$rs" --distill 0 --share 0.5 --lr "$lr" --shared-batch-norms
 done
+# Half shared with the residual defaults since the r runs below (distilled), for the (s) table.
+run s-resnet-mnistxfashion-share0.5-distill s "$rs" --share 0.5
 
 # (r) Two residual CNNs fully zipped with task and shared batch norms at lr 0.01: MTZ against the
 # baselines of (c) at equal budgets — on the labels alone (the residual default until these runs)
