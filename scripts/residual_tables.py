@@ -10,6 +10,9 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot_experiments import final_validation_error, iterations_to_reach  # noqa: E402
+
 out = sys.argv[1]
 ORIGINAL = {"mnist": "resnet-mnist-s1", "fashion": "resnet-fashion-s1"}
 
@@ -31,14 +34,13 @@ for line in open(os.path.join(out, "manifest.tsv")):
         continue
     report = load(f"{name}.report.json")
     test = {t["task"]: t["errorRate"] for t in load(f"{name}.eval.json")["tasks"]}
-    final = report.get("finalRetraining")
     runs.append({
         "name": name, "args": args, "method": report["method"], "iterations": report["totalIterations"],
         "seed": args.split("--seed ")[1].split()[0] if "--seed " in args else "1",
         "distill": report.get("distillation") or 0, "test": test,
         "increase": sum(100 * (test[t] - orig[t]) for t in ORIGINAL) / len(ORIGINAL),
         "merged": report["layers"][-1]["errorBeforeRetraining"],
-        "validation": final["errorAfter"] if final else report["layers"][-1]["errorAfterRetraining"],
+        "validation": final_validation_error(report),
         "seconds": float(open(os.path.join(out, f"{name}.wall")).read()),
     })
 
@@ -101,8 +103,7 @@ if os.path.exists(scratch_path) and os.path.getsize(scratch_path) > 0:
     print("| zip | seed | iterations | its validation % | iterations from scratch to reach it (every task) | ratio |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in sorted((r for r in runs if r["iterations"] > 0 and r["method"] == "mtz"), key=lambda r: (r["iterations"], r["distill"], r["seed"])):
-        reach = next((c["iteration"] for c in checkpoints
-                      if all(c["validationError"][t] <= r["validation"][t] + 1e-12 for t in ORIGINAL)), None)
+        reach = iterations_to_reach(checkpoints, r["validation"])
         label = f"`{r['method']}`" + (", distilled" if r["distill"] else "")
         ratio = f"{reach / r['iterations']:.1f}×" if reach else f"> {checkpoints[-1]['iteration'] / r['iterations']:.1f}×"
         print(f"| {label} | {r['seed']} | {r['iterations']:,} | {pair(r['validation'])} | {format(reach, ',') if reach else 'not within ' + format(checkpoints[-1]['iteration'], ',')} | {ratio} |")
