@@ -13,8 +13,9 @@
 #       method at budgets from 59 to 2,591 iterations, from scratch with the same teachers, weights,
 #       temperatures, merge damping, residual CNNs (docs/experiments/distillation.md);
 #   (t), (s) task and shared batch norms for residual networks;
-#   (r) residual CNNs: MTZ against the baselines and a two-head residual network from scratch.
-# About 7.5 h on two busy cores (the k runs ~1.2 h of it, the residual t and s runs ~2 h, the r runs ~2 h).
+#   (r) residual CNNs: MTZ against the baselines and a two-head residual network from scratch;
+#   (p) MTZ against each baseline image by image (McNemar's test, mtz eval --against).
+# About 8 h on two busy cores (the k runs ~1.2 h of it, the residual t and s runs ~2 h, the r runs ~2 h, the p runs ~25 min).
 # Usage: scripts/experiments.sh [SCRATCH_DIR]   (default /tmp/mtz-experiments)
 # Needs the datasets (scripts/fetch-datasets.sh) and the shipped single-task models
 # (scripts/train-models.sh). Zipped models, logs, reports and evaluations go to SCRATCH_DIR; a run
@@ -22,7 +23,7 @@
 # results go to docs/experiments/results.json, the plots to docs/experiments/*.svg, and the
 # Markdown tables are printed on stdout (and written to docs/experiments/tables.md; the retraining
 # and budget tables to docs/experiments/retraining.md, the distillation tables to
-# docs/experiments/distillation.md).
+# docs/experiments/distillation.md, the residual ones to residual.md, the paired ones to paired.md).
 # Plots use matplotlib from PyPI in a venv (.venv-exp, git-ignored), created on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -271,6 +272,21 @@ done
 for method in mtz euclidean random; do
   run "r-resnet-mnistxfashion-share1-$method-distill-seed2" r "$rs" --share 1 --method "$method" --distill 0.5 --temperature 4 --seed 2
 done
+# (p) MTZ against each baseline image by image (docs/experiments/paired.md, by
+# scripts/paired_tables.py at the end): the k and r runs above, plus the seeds they lack, so that
+# every baseline is paired with MTZ at 148, 296, 591 and 2,591 iterations on three retraining seeds.
+for seed in 2 3; do
+  for scale in 0.25 0.5 1; do
+    if [ "$seed" = 2 ] && [ "$scale" = 0.5 ]; then continue; fi   # k-...-random-scale0.5-seed2 above
+    run "k-lenet5-mnistxfashion-share1-random-scale$scale-seed$seed" p "$mf" $kd --share 1 --method random --iteration-scale "$scale" --seed "$seed" $equal
+  done
+  run "k-lenet5-mnistxfashion-share1-random-defaults-seed$seed" p "$mf" $kd --share 1 --method random --seed "$seed"
+done
+run k-lenet5-mnistxfashion-share1-euclidean-scale0.25-seed3 p "$mf" $kd --share 1 --method euclidean --iteration-scale 0.25 --seed 3 $equal
+for method in mtz mtz-no-update; do
+  run "k-lenet5-mnistxfashion-share1-$method-damping1-scale0.25-seed3" p "$mf" $kd --share 1 --method "$method" --damping 1 --iteration-scale 0.25 --seed 3 $equal
+done
+
 if [ "$force" = 1 ] || [ ! -s "$out/scratch-resnet-mnist-fashion.train.json" ]; then
   echo "== scratch: mtz train --arch resnet --dataset mnist,fashion --epochs 10 --eval-every 100" >&2
   "$mtz" train --arch resnet --dataset mnist,fashion --epochs 10 --eval-every 100 --json \
@@ -498,4 +514,5 @@ PY
 # The distillation runs (k): docs/experiments/distillation.md.
 python3 scripts/distillation_tables.py "$out" > docs/experiments/distillation.md
 python3 scripts/residual_tables.py "$out" > docs/experiments/residual.md
+python3 scripts/paired_tables.py "$mtz" "$out" docs/experiments/paired.md > /dev/null
 echo "== done in ${elapsed} s of zipping and evaluation (scratch: $out)" >&2

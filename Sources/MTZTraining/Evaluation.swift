@@ -37,20 +37,27 @@ public enum Evaluation {
     /// Runs `task` of `model` on every image and counts top-1 mistakes, using `threads` sessions
     /// that split the images.
     public static func topOneError(of model: InferenceModel, task: String, dataset: DatasetName, images: LabeledImages, threads: Int = 1) throws -> Result {
+        try topOnePredictions(of: model, task: task, dataset: dataset, images: images, threads: threads).result
+    }
+
+    /// Runs `task` of `model` on every image, using `threads` sessions that split the images: the
+    /// top-1 error and each image's predicted class (-1 where the run failed), in image order — what
+    /// a paired comparison of two models on the same images needs (`PairedComparison`).
+    public static func topOnePredictions(of model: InferenceModel, task: String, dataset: DatasetName, images: LabeledImages,
+                                         threads: Int = 1) throws -> (result: Result, predictions: [Int32]) {
         let start = DispatchTime.now().uptimeNanoseconds
-        let threads = max(1, min(threads, images.count))
-        // One slot per thread, written only by that thread.
-        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
-        counts.initialize(repeating: 0)
-        defer { counts.deallocate() }
-        try forEachOutput(of: model, task: task, images: images, threads: threads) { t, i, out in
-            let predicted = out.flatMap { out in out.indices.max { out[$0] < out[$1] } } ?? -1
-            if predicted != Int(images.labels[i]) { counts[t] += 1 }
+        var predictions = [Int32](repeating: -1, count: images.count)
+        try predictions.withUnsafeMutableBufferPointer { predicted in
+            // Each index is written once, by the thread that ran it.
+            try forEachOutput(of: model, task: task, images: images, threads: threads) { _, i, out in
+                if let out, let best = out.indices.max(by: { out[$0] < out[$1] }) { predicted[i] = Int32(best) }
+            }
         }
-        let errors = counts.reduce(0, +)
-        return Result(task: task, dataset: dataset.rawValue, images: images.count, errors: errors,
-                      errorRate: Double(errors) / Double(max(images.count, 1)),
-                      seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        let errors = zip(predictions, images.labels).reduce(0) { $0 + ($1.0 != Int32($1.1) ? 1 : 0) }
+        let result = Result(task: task, dataset: dataset.rawValue, images: images.count, errors: errors,
+                            errorRate: Double(errors) / Double(max(images.count, 1)),
+                            seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        return (result, predictions)
     }
 
     /// Runs `task` of `model` on every image with `threads` sessions that split the images, and

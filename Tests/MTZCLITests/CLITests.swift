@@ -287,6 +287,30 @@ import Testing
         r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "mnist", "--limit", "300", "--holdout", "50", "--epochs", "1",
                               "--teachers", ab, "-o", try Self.path("student.mtz")])
         #expect(r.status == 64 && r.stderr.contains("single-task"), "\(r.stderr)")
+        // The zipped model against the two originals packed, image by image.
+        r = try CLITests.mtz(["eval", z, "--against", ab, "--limit", "100", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let compared = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let comparisons = try #require(compared["comparisons"] as? [[String: Any]])
+        #expect(comparisons.map { $0["task"] as? String } == ["mnist", "fashion"])
+        for (c, packed) in zip(comparisons, tasks) {
+            let paired = try #require(c["paired"] as? [String: Any])
+            let other = try #require(c["result"] as? [String: Any])
+            #expect(paired["images"] as? Int == 100 && other["errors"] as? Int == packed["errors"] as? Int)
+            let p = try #require(paired["pValue"] as? Double)
+            #expect(p > 0 && p <= 1)
+        }
+        let pooled = try #require(compared["pooled"] as? [String: Any])
+        let perTask = comparisons.compactMap { $0["paired"] as? [String: Any] }
+        #expect(pooled["images"] as? Int == 200)
+        #expect(pooled["onlyA"] as? Int == perTask.compactMap { $0["onlyA"] as? Int }.reduce(0, +))
+        r = try CLITests.mtz(["eval", z, "--against", ab, "--limit", "100"])
+        #expect(r.status == 0 && r.stdout.contains("all tasks (200 images)"), "\(r.stdout) \(r.stderr)")
+        r = try CLITests.mtz(["eval", z, "--against", ab, "--limit", "100", "--tasks", "mnist"])
+        #expect(r.status == 0 && r.stdout.contains("wrong only here") && r.stdout.contains("McNemar p ="), "\(r.stdout) \(r.stderr)")
+        #expect(!r.stdout.contains("all tasks"), "one task, nothing to pool: \(r.stdout)")
+        r = try CLITests.mtz(["eval", z, "--against", a, "--limit", "100"])
+        #expect(r.status == 64 && r.stderr.contains("fashion") && r.stderr.contains(a), "\(r.stderr)")
         r = try CLITests.mtz(["inspect", z, "--json"])
         let inspected = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let stats = try #require(inspected["statistics"] as? [String: Any])
