@@ -89,6 +89,10 @@ public struct PairedComparison: Sendable, Codable, Equatable {
         return min(1, 2 * tail)
     }
 
-    /// log Γ(x) (the C library's, not the overlay's (value, sign) variant).
-    private static func logGamma(_ x: Double) -> Double { lgamma(x) }
+    /// log Γ(x) for x > 0, by the reentrant `lgamma_r` (plain `lgamma` writes the global `signgam`,
+    /// a data race when two threads compare at once).
+    private static func logGamma(_ x: Double) -> Double {
+        var sign: Int32 = 0
+        return lgamma_r(x, &sign)
+    }
 }
