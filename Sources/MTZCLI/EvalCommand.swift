@@ -88,9 +88,9 @@ struct EvalCommand: ParsableCommand {
                 throw report(error)
             }
         }
+        let pooled = comparisons.count > 1 ? PairedComparison(pooling: comparisons.map(\.paired)) : nil
         if json {
-            try printJSON(EvalReport(model: model, tasks: results, comparisons: against == nil ? nil : comparisons,
-                                     pooled: comparisons.count > 1 ? PairedComparison(pooling: comparisons.map(\.paired)) : nil))
+            try printJSON(EvalReport(model: model, tasks: results, comparisons: against == nil ? nil : comparisons, pooled: pooled))
             return
         }
         for r in results {
@@ -98,8 +98,7 @@ struct EvalCommand: ParsableCommand {
             guard let c = comparisons.first(where: { $0.task == r.task }) else { continue }
             print(String(format: "  against %@: %.2f %% error (%d wrong); ", c.against, 100 * c.result.errorRate, c.result.errors) + Self.describe(c.paired))
         }
-        if comparisons.count > 1 {
-            let pooled = PairedComparison(pooling: comparisons.map(\.paired))
+        if let pooled {
             print(String(format: "all tasks (%d images): %.2f %% error against %.2f %%; ", pooled.images,
                          100 * Double(pooled.errorsA) / Double(max(pooled.images, 1)),
                          100 * Double(pooled.errorsB) / Double(max(pooled.images, 1))) + Self.describe(pooled))
