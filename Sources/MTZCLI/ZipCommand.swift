@@ -60,7 +60,7 @@ struct ZipCommand: ParsableCommand {
     @Argument(help: "Two or more single-task models (.mtz, or .onnx imported on the fly) with the same architecture and input spec (zipped in one after another).")
     var models: [String] = []
 
-    @Option(name: .long, help: "Fraction of neurons to share: one value for every hidden layer, or LAYER=FRACTION,... (e.g. conv1=1,conv2=0.5).")
+    @Option(name: .long, help: "Fraction of neurons to share: one value for every hidden layer, or LAYER=FRACTION,... (e.g. conv1=1,conv2=0.5) with layers as mtz inspect names them; layers not named share nothing. Sharing grows from the input: a layer shares only if every layer below it does. A layer tied to an earlier one by a residual add shares that layer's neurons.")
     var share: String = "1"
 
     @Option(name: .long, help: "Automatic mode: share as many parameters as possible (each layer up to --share) while every task's validation error rises by at most this many percentage points (see below).")
@@ -120,8 +120,8 @@ struct ZipCommand: ParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "With task batch norms: once every normalised layer is fully shared, keep one batch norm on its shared neurons while retraining, with every task's mini-batch running through the trunk as one batch so that its statistics are all tasks' (folded back afterwards). Default: on whenever task batch norms are.")
     var sharedBatchNorms: Bool?
 
-    @Option(name: .long, help: "Training images per task held out for validation.")
-    var validationImages: Int = 5000
+    @Option(name: .long, help: "Training images per task held out for validation (default 5000), for models that do not record which images their network was not trained on (mtz train records them: --holdout).")
+    var validationImages: Int?
 
     @Option(name: .long, help: "New task names, in model order (default: the models' own; duplicates get -1, -2).")
     var names: String?
@@ -159,7 +159,7 @@ struct ZipCommand: ParsableCommand {
         if let distill, !(0...1).contains(distill) { throw ValidationError("--distill must be in 0...1") }
         guard temperature > 0, temperature <= 100 else { throw ValidationError("--temperature must be in (0, 100]") }
         guard (1...60000).contains(hessianImages) else { throw ValidationError("--hessian-images must be in 1...60000") }
-        guard validationImages >= 1 else { throw ValidationError("--validation-images must be at least 1") }
+        if let validationImages, !(1...60000).contains(validationImages) { throw ValidationError("--validation-images must be in 1...60000") }
         if let m = maxErrorIncrease, !(m >= 0 && m <= 100) { throw ValidationError("--max-error-increase must be in 0...100 (percentage points)") }
         guard (1...100).contains(maxCandidates) else { throw ValidationError("--max-candidates must be in 1...100") }
     }
@@ -218,6 +218,10 @@ struct ZipCommand: ParsableCommand {
             }
             perModel.append(images)
             loaded.append(model)
+            let held = Evaluation.recordedHoldout(of: task.name, in: model)
+            if validationImages != nil, held > 0 {
+                printError("mtz: note: --validation-images does not apply to \(path): task '\(task.name)' validates on the \(held) training images its network was not trained on (recorded by mtz train --holdout)")
+            }
         }
         // Same-task zipping (e.g. two MNIST networks from different seeds) needs distinct names.
         let original = loaded.map { $0.tasks[0].name }
@@ -236,7 +240,7 @@ struct ZipCommand: ParsableCommand {
         var options = ZipOptions(
             share: try! ShareSpec(parsing: share), method: ZipMethod(rawValue: method)!, iterations: try parsedIterations(),
             iterationScale: iterationScale, batchSize: batch, learningRate: lr, momentum: momentum, damping: damping, hessianImages: hessianImages,
-            perChannelHessian: perChannelHessian, validationImages: validationImages, seed: seed,
+            perChannelHessian: perChannelHessian, validationImages: validationImages ?? 5000, seed: seed,
             maxErrorIncrease: maxErrorIncrease.map { $0 / 100 })
         options.balanceHessians = balanceHessians
         options.taskBatchNorms = taskBatchNorms

@@ -320,6 +320,14 @@ import Testing
         #expect(zipCommand?.hasPrefix("mtz zip \(a) \(b) --iteration-scale 0.05") == true, "\(zipCommand ?? "none")")
         r = try CLITests.mtz(["zip", a, b, "--share", "fc1=2", "-o", z])
         #expect(r.status == 64, "\(r.stderr)")
+        // Layer names are checked against the networks before any work (they were ignored).
+        r = try CLITests.mtz(["zip", a, b, "--share", "fc1=1,fc9=0.5", "-o", z])
+        #expect(r.status == 64 && r.stderr.contains("no hidden layer 'fc9'") && r.stderr.contains("fc1, fc2"), "\(r.stderr)")
+        r = try CLITests.mtz(["zip", a, b, "--share", "fc2=1", "-o", z])
+        #expect(r.status == 64 && r.stderr.contains("fc2 cannot share while fc1 below it shares no neuron"), "\(r.stderr)")
+        // --validation-images is for models that do not record their holdout; these do.
+        r = try CLITests.mtz(["zip", a, b, "--iteration-scale", "0", "--hessian-images", "20", "--validation-images", "70", "-o", try Self.path("z0.mtz")])
+        #expect(r.status == 0 && r.stderr.contains("--validation-images does not apply to \(a)"), "\(r.stderr)")
         // ONNX networks zip directly; they do not record their dataset, so --datasets names it.
         let onnx = CLITests.root.appendingPathComponent("Tests/MTZONNXTests/Fixtures/lenet5.onnx").path
         r = try CLITests.mtz(["zip", onnx, onnx, "-o", z])

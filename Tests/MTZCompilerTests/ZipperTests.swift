@@ -307,6 +307,49 @@ import Testing
         #expect(throws: ZipError.self) { try ShareSpec(parsing: "conv1=1,conv1=0") } // a layer named twice
         #expect(try ShareSpec(parsing: "conv1=1,fc1=0.25") == .perLayer(["conv1": 1, "fc1": 0.25]))
     }
+
+    @Test("--share and --iterations name hidden layers: heads, unknown names, layers above an unshared one and tied layers are refused before any work")
+    func layerNames() throws {
+        let lenet = ["a", "b"].map { Architecture.lenet5.build(task: $0, labels: DatasetName.mnist.classNames, mean: 0.5, std: 0.5, seed: 1) }
+        let images = try Dataset.load(.mnist, split: .train).subset(0..<300)
+        func refusal(_ share: ShareSpec, iterations: [String: Int] = [:], models: [Model]) -> String? {
+            var options = ZipOptions(share: share, iterations: iterations)
+            options.validationImages = 50
+            do { _ = try Zipper(models: models, trainingData: ["a": images, "b": images], options: options) } catch { return "\(error)" }
+            return nil
+        }
+        #expect(refusal(.perLayer(["conv1": 1, "conv2": 0.5]), iterations: ["fc1": 10], models: lenet) == nil)
+        #expect(refusal(.perLayer(["conv9": 1]), models: lenet)?.contains("no hidden layer 'conv9'") == true)
+        #expect(refusal(.perLayer(["fc2": 1]), models: lenet)?.contains("'fc2' is a task head") == true)
+        #expect(refusal(.uniform(1), iterations: ["fc2": 5], models: lenet)?.contains("'fc2' is a task head") == true)
+        #expect(refusal(.perLayer(["conv1": 1, "fc1": 1]), models: lenet)?.contains("fc1 cannot share while conv2") == true)
+        // 0.02 of conv1's 20 neurons rounds to none, of conv2's 50 to one.
+        #expect(refusal(.uniform(0.02), models: lenet)?.contains("give at least 0.025") == true)
+        #expect(refusal(.uniform(0), models: lenet) == nil, "nothing shared anywhere is a consistent request")
+
+        // Residual networks: mtz inspect's layer names (stem) stand for the node (stem/conv); a layer
+        // tied to an earlier one by a residual add follows it.
+        let hidden: [ZipOptions.NamedLayer] = [
+            .init(name: "stem/conv", group: "stem", neurons: 16),
+            .init(name: "block1.1/conv", group: "block1.1", neurons: 16),
+            .init(name: "block1.2/conv", group: "block1.2", neurons: 16, tiedTo: 0),
+        ]
+        let resolved = try ZipOptions(share: .perLayer(["stem": 1, "block1.1": 0.5]), iterations: ["block1.2": 7])
+            .resolvingLayerNames(hidden: hidden, heads: ["fc"])
+        #expect(resolved.share == .perLayer(["stem/conv": 1, "block1.1/conv": 0.5]))
+        #expect(resolved.iterations == ["block1.2/conv": 7])
+        #expect(throws: ZipError.invalidOption("--share names layer 'stem/conv' twice")) {
+            try ZipOptions(share: .perLayer(["stem": 1, "stem/conv": 1])).resolvingLayerNames(hidden: hidden, heads: ["fc"])
+        }
+        #expect(try ZipOptions(share: .perLayer(["stem": 0.5, "block1.2": 0.5])).resolvingLayerNames(hidden: hidden, heads: []).share
+                == .perLayer(["stem/conv": 0.5, "block1.2/conv": 0.5]), "a tied layer may repeat its leader's fraction")
+        #expect {
+            try ZipOptions(share: .perLayer(["stem": 1, "block1.2": 0.5])).resolvingLayerNames(hidden: hidden, heads: [])
+        } throws: { "\($0)".contains("block1.2 is tied to stem") }
+        #expect {
+            try ZipOptions(share: .perLayer(["block1.2": 1])).resolvingLayerNames(hidden: hidden, heads: [])
+        } throws: { "\($0)".contains("while stem shares 0") }
+    }
 }
 
 @Suite struct BalancedHessianTests {

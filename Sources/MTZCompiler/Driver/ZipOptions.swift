@@ -156,6 +156,84 @@ public struct ZipOptions: Sendable {
     }
 }
 
+extension ZipOptions {
+    /// A hidden layer as `--share` and `--iterations` may name it.
+    struct NamedLayer: Equatable {
+        /// Node name (what the zip report uses, e.g. `conv1`, `stem/conv`).
+        var name: String
+        /// The layer the node belongs to (what `mtz inspect` shows, e.g. `conv1`, `stem`).
+        var group: String
+        /// Output neurons (channels).
+        var neurons: Int
+        /// The earlier hidden layer it is tied to by a residual add (it shares that layer's neurons).
+        var tiedTo: Int?
+    }
+
+    /// These options with every layer that `share` and `iterations` name resolved to a hidden
+    /// layer's node name; `mtz inspect`'s layer name is accepted where it holds one hidden layer.
+    /// - Throws: `ZipError.invalidOption` for a name that is no hidden layer (a task head, which is
+    ///   never shared, or a layer the networks do not have) and for a layer tied to an earlier one
+    ///   given another fraction than that layer: it shares that layer's neurons. Also for a layer
+    ///   asked to share neurons above one that shares none: sharing grows from the input.
+    func resolvingLayerNames(hidden: [NamedLayer], heads: Set<String>) throws(ZipError) -> ZipOptions {
+        func shown(_ layer: NamedLayer) -> String {
+            layer.group != layer.name && hidden.filter({ $0.group == layer.group }).count == 1 ? layer.group : layer.name
+        }
+        func resolve(_ given: String, option: String) throws(ZipError) -> String {
+            if hidden.contains(where: { $0.name == given }) { return given }
+            let grouped = hidden.filter { $0.group == given }
+            if grouped.count == 1 { return grouped[0].name }
+            let names = hidden.map(shown).joined(separator: ", ")
+            if heads.contains(given) {
+                let why = option == "--iterations" ? "budgets are per hidden layer (--final-iterations is the last retraining's)"
+                    : "heads are never shared (each task keeps its own)"
+                throw .invalidOption("\(option): '\(given)' is a task head: \(why); the hidden layers are \(names)")
+            }
+            throw .invalidOption("\(option): the networks have no hidden layer '\(given)' with neurons; theirs are \(names)")
+        }
+        var resolved = self
+        if case .perLayer(let table) = share {
+            var byName: [String: Double] = [:]
+            for given in table.keys.sorted() {
+                let name = try resolve(given, option: "--share")
+                guard byName.updateValue(table[given]!, forKey: name) == nil else {
+                    throw .invalidOption("--share names layer '\(name)' twice")
+                }
+            }
+            for layer in hidden {
+                guard let leader = layer.tiedTo.map({ hidden[$0] }), let fraction = byName[layer.name] else { continue }
+                let leading = byName[leader.name] ?? 0
+                guard fraction != leading else { continue }
+                throw .invalidOption(String(format: "--share: %@ is tied to %@ by a residual add and shares its neurons, so it cannot share %g while %@ shares %g; set %@ alone",
+                                            shown(layer), shown(leader), fraction, shown(leader), leading, shown(leader)))
+            }
+            resolved.share = .perLayer(byName)
+        }
+        var unshared: NamedLayer?
+        for layer in hidden where layer.tiedTo == nil {
+            let shares = Int((resolved.share.fraction(of: layer.name) * Double(layer.neurons)).rounded()) > 0
+            if !shares, unshared == nil { unshared = layer }
+            guard shares, let below = unshared else { continue }
+            if case .uniform(let fraction) = share {
+                throw .invalidOption(String(format: "--share %g rounds to no neuron of %@ (%d neurons), and sharing grows from the input: nothing above it would be shared either; give at least %g",
+                                            fraction, shown(below), below.neurons, 0.5 / Double(below.neurons)))
+            }
+            let given = resolved.share.fraction(of: below.name)
+            let rounds = given > 0 ? String(format: " (%g of its %d rounds to none)", given, below.neurons) : ""
+            throw .invalidOption("--share: \(shown(layer)) cannot share while \(shown(below)) below it shares no neuron\(rounds): sharing grows from the input, so share \(shown(below)) too")
+        }
+        var budgets: [String: Int] = [:]
+        for given in iterations.keys.sorted() {
+            let name = try resolve(given, option: "--iterations")
+            guard budgets.updateValue(iterations[given]!, forKey: name) == nil else {
+                throw .invalidOption("--iterations names layer '\(name)' twice")
+            }
+        }
+        resolved.iterations = budgets
+        return resolved
+    }
+}
+
 /// Errors of zipping.
 public enum ZipError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidOption(String)

@@ -80,6 +80,14 @@ public final class Zipper {
         guard options.maxCandidates >= 1 else { throw ZipError.invalidOption("the automatic mode needs at least one candidate") }
         guard options.calibrationBatches >= 1 else { throw ZipError.invalidOption("task batch norms need at least one calibration batch") }
         let state = try ZipState(models: models)
+        let hidden = (0..<state.headLayer).map { l in
+            let name = state.layers[l].name
+            return ZipOptions.NamedLayer(name: name, group: models[0].nodes.first { $0.name == name }?.layer ?? name,
+                                         neurons: state.layers[l].outCount, tiedTo: state.tiedLayers(of: l).first.flatMap { $0 < l ? $0 : nil })
+        }
+        let heads = state.layers[state.headLayer...].map(\.name)
+        let options = try options.resolvingLayerNames(
+            hidden: hidden, heads: Set(heads + heads.compactMap { head in models[0].nodes.first { $0.name == head }?.layer }))
         self.state = state
         initialState = state
         taskNames = state.tasks.map(\.name)
