@@ -59,7 +59,9 @@ func exitCode(for error: any Error) -> ExitCode {
 /// Prints `error` as `mtz: error: ...` on standard error and returns the exit code to leave with.
 func report(_ error: any Error, context: String? = nil) -> ExitCode {
     let text = String(describing: error)
-    printError("mtz: error: \(context.map { "\($0): " } ?? "")\(text)")
+    // Errors that name their file already (FormatError does) are not prefixed with it again.
+    let prefix = context.map { text.hasPrefix("\($0): ") ? "" : "\($0): " } ?? ""
+    printError("mtz: error: \(prefix)\(text)")
     return exitCode(for: error)
 }
 

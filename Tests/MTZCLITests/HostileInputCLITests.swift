@@ -135,6 +135,15 @@ import Testing
         (["run-tensor", "MODEL", "--input", "EMPTY", "--output-dir", "MISSING", "--layout", "nwhc"], 64),
     ]
 
+    @Test("an output in a folder that does not exist is named once, with what is wrong")
+    func missingOutputFolder() throws {
+        for command in ["export", "prepack"] {
+            let r = try CLITests.mtz([command, CLITests.defaultModel, "-o", "/nonexistent/mtz-cli-hostile/out"])
+            #expect(r.status == 65, "\(r.stderr)")
+            #expect(r.stderr == "mtz: error: /nonexistent/mtz-cli-hostile/out: cannot write: '/nonexistent/mtz-cli-hostile' is not an existing folder\n")
+        }
+    }
+
     @Test("user errors exit 64 or 65 with one clean message, never a crash", arguments: cases.indices)
     func cleanError(index: Int) throws {
         let (args, expected) = Self.cases[index]

@@ -518,7 +518,7 @@ struct FormatTests {
         // A missing directory: an I/O error naming the path, and nothing created.
         let missing = dir + "/no/such/dir/m.mtz"
         let e = #expect(throws: FormatError.self) { try ModelFile.write(sampleModel(), to: missing) }
-        #expect(e?.kind == .io && e?.path == missing && e?.description.contains("No such file or directory") == true)
+        #expect(e?.kind == .io && e?.path == missing && e?.description.contains("'\(dir)/no/such/dir' is not an existing folder") == true)
         #expect(try fm.contentsOfDirectory(atPath: dir).isEmpty)
 
         // The rename fails (the destination is a directory): the temp file is removed.

@@ -30,7 +30,15 @@ public enum AtomicFile {
         let temp = (directory == "/" ? "/" : directory + "/") + ".\(name).tmp-\(getpid())-\(suffix)"
 
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw FormatError.system("cannot create a temporary file for", path: path) }
+        guard fd >= 0 else {
+            let code = errno
+            var folder = stat()
+            if code == ENOENT || code == ENOTDIR, stat(directory, &folder) != 0 || (folder.st_mode & S_IFMT) != S_IFDIR {
+                throw FormatError(.io, "cannot write: '\(directory)' is not an existing folder", path: path)
+            }
+            errno = code
+            throw FormatError.system("cannot create a temporary file to write", path: path)
+        }
         var fdOpen = true
         do throws(FormatError) {
             try writeAll(fd, bytes, path: path)
