@@ -17,19 +17,19 @@ struct BenchCommand: ParsableCommand {
     @Argument(help: "The .mtz model file (omit with --gemm).")
     var model: String?
 
-    @Option(name: .long, help: "Benchmark an N×N×N GEMM instead of a model.")
+    @Option(name: .long, parsing: .unconditional, help: "Benchmark an N×N×N GEMM instead of a model.")
     var gemm: Int?
 
     @Option(name: .long, help: "Comma-separated task names (default: all).")
     var tasks: String?
 
-    @Option(name: .long, help: "Intra-op threads.")
+    @Option(name: .long, parsing: .unconditional, help: "Intra-op threads.")
     var threads: Int = 1
 
-    @Option(name: .long, help: "Timed iterations.")
+    @Option(name: .long, parsing: .unconditional, help: "Timed iterations.")
     var iterations: Int = 50
 
-    @Option(name: .long, help: "Untimed runs before the timed ones.")
+    @Option(name: .long, parsing: .unconditional, help: "Untimed runs before the timed ones.")
     var warmup: Int = 3
 
     @Flag(name: .long, help: "Per-node breakdown: median time, GFLOP/s and share of the run.")

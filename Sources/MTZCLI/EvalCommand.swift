@@ -35,10 +35,10 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Directory holding the datasets (default: $MTZ_DATA_DIR or ./data).")
     var data: String?
 
-    @Option(name: .long, help: "Use only the first N test images.")
+    @Option(name: .long, parsing: .unconditional, help: "Use only the first N test images.")
     var limit: Int?
 
-    @Option(name: .long, help: "Threads (sessions) sharing the test images.")
+    @Option(name: .long, parsing: .unconditional, help: "Threads (sessions) sharing the test images.")
     var threads: Int = 2
 
     @Flag(name: .long, help: "Print JSON on stdout instead of text.")

@@ -28,10 +28,10 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Comma-separated task names to run (default: all tasks of the model).")
     var tasks: String?
 
-    @Option(name: .customLong("top-k"), help: "Number of labels to print per task.")
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Number of labels to print per task.")
     var topK: Int = 3
 
-    @Option(name: .long, help: "Intra-op threads (results do not depend on it).")
+    @Option(name: .long, parsing: .unconditional, help: "Intra-op threads (results do not depend on it).")
     var threads: Int = 1
 
     @Flag(name: .long, help: "Print JSON on stdout instead of text.")

@@ -28,22 +28,22 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Dataset: \(DatasetName.allCases.map(\.rawValue).joined(separator: ", ")); several, comma-separated, train one network with a shared trunk and a head per dataset (a trunk with batch norms runs every task's mini-batch as one batch, so its statistics cover all tasks).")
     var dataset: String
 
-    @Option(name: .long, help: "Seed of the initial weights and of the shuffling.")
+    @Option(name: .long, parsing: .unconditional, help: "Seed of the initial weights and of the shuffling.")
     var seed: UInt64 = 1
 
-    @Option(name: .long, help: "Epochs.")
+    @Option(name: .long, parsing: .unconditional, help: "Epochs.")
     var epochs: Int = 10
 
-    @Option(name: .long, help: "Mini-batch size.")
+    @Option(name: .long, parsing: .unconditional, help: "Mini-batch size.")
     var batch: Int = 64
 
-    @Option(name: .long, help: "Base learning rate.")
+    @Option(name: .long, parsing: .unconditional, help: "Base learning rate.")
     var lr: Float = 0.01
 
     @Option(name: .long, help: "Learning-rate schedule: \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: ", ")).")
     var schedule: String = "cosine"
 
-    @Option(name: .long, help: "Weight decay.")
+    @Option(name: .long, parsing: .unconditional, help: "Weight decay.")
     var weightDecay: Float = 5e-4
 
     @Option(name: .long, help: "Name of the task (default: the dataset name).")
@@ -52,25 +52,25 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Directory holding the datasets (default: $MTZ_DATA_DIR or ./data).")
     var data: String?
 
-    @Option(name: .long, help: "Use only the first N training and test images (quick experiments).")
+    @Option(name: .long, parsing: .unconditional, help: "Use only the first N training and test images (quick experiments).")
     var limit: Int?
 
-    @Option(name: .long, help: "Hold out the last N training images: never trained on, they are the validation set of mtz zip.")
+    @Option(name: .long, parsing: .unconditional, help: "Hold out the last N training images: never trained on, they are the validation set of mtz zip.")
     var holdout: Int = 5000
 
     @Option(name: [.short, .customLong("output")], help: "Where to write the trained .mtz model.")
     var output: String
 
-    @Option(name: .long, help: "Every N iterations, record each task's error on the held-out images (reported with --json).")
+    @Option(name: .long, parsing: .unconditional, help: "Every N iterations, record each task's error on the held-out images (reported with --json).")
     var evalEvery: Int?
 
     @Option(name: .long, help: "Distil teachers: one trained single-task .mtz per dataset, in --dataset order, whose outputs each task learns besides its labels (--distill, --temperature).")
     var teachers: String?
 
-    @Option(name: .long, help: "With --teachers: the share (0...1) of each task's loss that learns its teacher's class probabilities; the labels get the rest.")
+    @Option(name: .long, parsing: .unconditional, help: "With --teachers: the share (0...1) of each task's loss that learns its teacher's class probabilities; the labels get the rest.")
     var distill: Float = 0.5
 
-    @Option(name: .long, help: "With --teachers: softening temperature of the distillation.")
+    @Option(name: .long, parsing: .unconditional, help: "With --teachers: softening temperature of the distillation.")
     var temperature: Float = 4
 
     @Flag(name: .long, help: "Print a JSON report on stdout instead of text.")

@@ -63,10 +63,10 @@ struct ZipCommand: ParsableCommand {
     @Option(name: .long, help: "Fraction of neurons to share: one value for every hidden layer, or LAYER=FRACTION,... (e.g. conv1=1,conv2=0.5) with layers as mtz inspect names them; layers not named share nothing. Sharing grows from the input: a layer shares only if every layer below it does. A layer tied to an earlier one by a residual add shares that layer's neurons.")
     var share: String = "1"
 
-    @Option(name: .long, help: "Automatic mode: share as many parameters as possible (each layer up to --share) while every task's validation error rises by at most this many percentage points (see below).")
+    @Option(name: .long, parsing: .unconditional, help: "Automatic mode: share as many parameters as possible (each layer up to --share) while every task's validation error rises by at most this many percentage points (see below).")
     var maxErrorIncrease: Double?
 
-    @Option(name: .long, help: "Automatic mode: candidates to try at most, each zipped and retrained with the whole budget.")
+    @Option(name: .long, parsing: .unconditional, help: "Automatic mode: candidates to try at most, each zipped and retrained with the whole budget.")
     var maxCandidates: Int = 5
 
     @Option(name: .long, help: "Pairing and merging: \(ZipMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -75,37 +75,37 @@ struct ZipCommand: ParsableCommand {
     @Option(name: .long, help: "Retraining iterations per layer, LAYER=N,... (overrides the defaults).")
     var iterations: String?
 
-    @Option(name: .long, help: "Multiplies every retraining budget, the final one included (0 = no retraining).")
+    @Option(name: .long, parsing: .unconditional, help: "Multiplies every retraining budget, the final one included (0 = no retraining).")
     var iterationScale: Double = 1
 
-    @Option(name: .long, help: "Retraining mini-batch size (per task).")
+    @Option(name: .long, parsing: .unconditional, help: "Retraining mini-batch size (per task).")
     var batch: Int = 64
 
-    @Option(name: .long, help: "Retraining learning rate (default 0.01; 0.001 for residual networks without shared batch norms).")
+    @Option(name: .long, parsing: .unconditional, help: "Retraining learning rate (default 0.01; 0.001 for residual networks without shared batch norms).")
     var lr: Float?
 
-    @Option(name: .long, help: "Retraining SGD momentum (0 = plain SGD, as in the paper).")
+    @Option(name: .long, parsing: .unconditional, help: "Retraining SGD momentum (0 = plain SGD, as in the paper).")
     var momentum: Float = 0.9
 
     @Option(name: .long, help: "Learning-rate schedule within each layer's retraining: constant, cosine (decays to 0, restarted per layer), step.")
     var schedule: String = "cosine"
 
-    @Option(name: .long, help: "Retraining L2 weight decay.")
+    @Option(name: .long, parsing: .unconditional, help: "Retraining L2 weight decay.")
     var weightDecay: Float = 0.0005
 
-    @Option(name: .long, help: "Joint retraining iterations after the last zipped layer, on top of its own budget (scaled by --iteration-scale).")
+    @Option(name: .long, parsing: .unconditional, help: "Joint retraining iterations after the last zipped layer, on top of its own budget (scaled by --iteration-scale).")
     var finalIterations: Int = 2000
 
-    @Option(name: .long, help: "Knowledge distillation during retraining: the share (0...1) of each task's loss that teaches it its original network's class probabilities (softened by --temperature); the labels get the rest (0 = labels only, as in the paper). Default 0.5.")
+    @Option(name: .long, parsing: .unconditional, help: "Knowledge distillation during retraining: the share (0...1) of each task's loss that teaches it its original network's class probabilities (softened by --temperature); the labels get the rest (0 = labels only, as in the paper). Default 0.5.")
     var distill: Float?
 
-    @Option(name: .long, help: "Softening temperature of --distill.")
+    @Option(name: .long, parsing: .unconditional, help: "Softening temperature of --distill.")
     var temperature: Float = 4
 
-    @Option(name: .long, help: "Hessian damping λ (times trace/dimension): larger pulls merged weights towards the pair's average where the Hessians are weak.")
+    @Option(name: .long, parsing: .unconditional, help: "Hessian damping λ (times trace/dimension): larger pulls merged weights towards the pair's average where the Hessians are weak.")
     var damping: Double = 1
 
-    @Option(name: .long, help: "Training images per task used for each layer's Hessian.")
+    @Option(name: .long, parsing: .unconditional, help: "Training images per task used for each layer's Hessian.")
     var hessianImages: Int = 2000
 
     @Flag(name: .long, help: "Use the per-channel Hessian approximation for convolutions (the authors' scripts).")
@@ -120,13 +120,13 @@ struct ZipCommand: ParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "With task batch norms: once every normalised layer is fully shared, keep one batch norm on its shared neurons while retraining, with every task's mini-batch running through the trunk as one batch so that its statistics are all tasks' (folded back afterwards). Default: on whenever task batch norms are.")
     var sharedBatchNorms: Bool?
 
-    @Option(name: .long, help: "Training images per task held out for validation (default 5000), for models that do not record which images their network was not trained on (mtz train records them: --holdout).")
+    @Option(name: .long, parsing: .unconditional, help: "Training images per task held out for validation (default 5000), for models that do not record which images their network was not trained on (mtz train records them: --holdout).")
     var validationImages: Int?
 
     @Option(name: .long, help: "New task names, in model order (default: the models' own; duplicates get -1, -2).")
     var names: String?
 
-    @Option(name: .long, help: "Seed (random pairing, retraining batches).")
+    @Option(name: .long, parsing: .unconditional, help: "Seed (random pairing, retraining batches).")
     var seed: UInt64 = 1
 
     @Option(name: .long, help: "Training data of each model's task, in model order: a dataset (\(DatasetName.allCases.map(\.rawValue).joined(separator: ", "))) or a directory with one sub-directory of PNG/JPEG images per class (grey models). Needed for .onnx models, which do not record their data; overrides what a .mtz records.")
