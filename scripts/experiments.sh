@@ -12,10 +12,12 @@
 #   (k) retraining distilled from the original networks (the default since 2026-11-28): every
 #       method at budgets from 59 to 2,591 iterations, from scratch with the same teachers, weights,
 #       temperatures, merge damping, residual CNNs (docs/experiments/distillation.md);
-#   (t), (s) task and shared batch norms for residual networks;
+#   (t), (s) task and shared batch norms for residual networks (and half sharing on a second seed);
+#   (ra) the automatic mode on the residual CNNs;
 #   (r) residual CNNs: MTZ against the baselines and a two-head residual network from scratch;
 #   (p) MTZ against each baseline image by image (McNemar's test, mtz eval --against).
-# About 8 h on two busy cores (the k runs ~1.2 h of it, the residual t and s runs ~2 h, the r runs ~2 h, the p runs ~25 min).
+# About 10 h on two busy cores (the k runs ~1.2 h of it, the residual t and s runs ~3 h, the r runs ~2 h, the p runs ~25 min,
+# the residual automatic mode ~1.7 h).
 # Usage: scripts/experiments.sh [SCRATCH_DIR]   (default /tmp/mtz-experiments)
 # Needs the datasets (scripts/fetch-datasets.sh) and the shipped single-task models
 # (scripts/train-models.sh). Zipped models, logs, reports and evaluations go to SCRATCH_DIR; a run
@@ -253,6 +255,14 @@ for lr in 0.003 0.01; do
 done
 # Half shared with the residual defaults since the r runs below (distilled), for the (s) table.
 run s-resnet-mnistxfashion-share0.5-distill s "$rs" --share 0.5
+# Half shared, a second retraining seed, on the labels alone and distilled; compared image by image
+# with each other and with the originals (mtz eval --against; EXPERIMENTS.md, "Residual CNNs: the
+# automatic mode, and half sharing on a second seed").
+run s-resnet-mnistxfashion-share0.5-lr0.01-seed2 s "$rs" --distill 0 --share 0.5 --lr 0.01 --shared-batch-norms --seed 2
+run s-resnet-mnistxfashion-share0.5-distill-seed2 s "$rs" --share 0.5 --seed 2
+# (ra) The automatic mode on the residual CNNs: a 0.5 pp budget per task, up to 5 candidates (the
+# defaults otherwise; about 1.7 h on a busy core).
+run ra-resnet-mnistxfashion-auto0.5 ra "$rs" --max-error-increase 0.5
 
 # (r) Two residual CNNs fully zipped with task and shared batch norms at lr 0.01: MTZ against the
 # baselines of (c) at equal budgets — on the labels alone (the residual default until these runs)

@@ -10,7 +10,7 @@ struct EvalCommand: ParsableCommand {
         abstract: "Print the top-1 test error of every task of a model over its dataset's full test split.",
         discussion: """
             Each task is evaluated on the dataset it records (set by mtz train); --dataset overrides it for \
-            every task. Images go through the same runtime and preprocessing as mtz run.
+            every task (a note on stderr names each task trained on another). Images go through the same runtime and preprocessing as mtz run.
 
             --against OTHER.mtz also evaluates a second model with the same tasks on the same images \
             and compares the two image by image: the images only one of them gets wrong, the error \
@@ -65,6 +65,9 @@ struct EvalCommand: ParsableCommand {
             guard let set = dataset.flatMap(DatasetName.init(rawValue:)) ?? Evaluation.recordedDataset(of: name, in: loaded.model) else {
                 printError("mtz: error: task '\(name)' does not record its dataset; pass --dataset")
                 throw Exit.usage
+            }
+            if let recorded = Evaluation.recordedDataset(of: name, in: loaded.model), recorded != set {
+                printError("mtz: note: task '\(name)' was trained on \(recorded.rawValue); evaluating it on \(set.rawValue) as --dataset asks (--tasks picks tasks)")
             }
             if let other, let against {
                 guard other.taskNames.contains(name) else {

@@ -264,6 +264,10 @@ import Testing
         let eval = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let tasks = try #require(eval["tasks"] as? [[String: Any]])
         #expect(tasks.map { $0["dataset"] as? String } == ["mnist", "fashion"])
+        // --dataset overrides every task's; a task trained on another dataset is pointed out.
+        r = try CLITests.mtz(["eval", ab, "--limit", "20", "--dataset", "fashion"])
+        #expect(r.status == 0 && r.stderr.contains("task 'mnist' was trained on mnist; evaluating it on fashion"), "\(r.stderr)")
+        #expect(!r.stderr.contains("task 'fashion'"), "\(r.stderr)")
         let png = try #require(CLITests.samples("png").first)
         r = try CLITests.mtz(["run", ab, png])
         #expect(r.status == 0 && r.stdout.contains("mnist") && r.stdout.contains("fashion"), "\(r.stderr)")
