@@ -67,15 +67,21 @@ struct ImportCommand: ParsableCommand {
         var options = ONNXImportOptions()
         if let inputSpec { options = try parseInputSpec(inputSpec, into: options) }
         options.taskNames = task.map(taskList)
+        for entry in labels {
+            let (name, path) = splitLabelsOption(entry)
+            guard let bytes = FileManager.default.contents(atPath: path), let text = String(data: bytes, encoding: .utf8) else {
+                var folder: ObjCBool = false
+                let why = !FileManager.default.fileExists(atPath: path, isDirectory: &folder) ? "no such file"
+                    : folder.boolValue ? "a folder, not a file" : "not readable as UTF-8 text"
+                printError("mtz: error: --labels \(path): \(why)")
+                throw Exit.data
+            }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: "\r") }
+            let list = lines.last == "" ? Array(lines.dropLast()) : lines
+            options.labels[name ?? options.taskNames?.first ?? "__first__"] = list
+        }
         var imported: Model
         do {
-            for entry in labels {
-                let (name, path) = splitLabelsOption(entry)
-                let text = try String(contentsOfFile: path, encoding: .utf8)
-                let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: "\r") }
-                let list = lines.last == "" ? Array(lines.dropLast()) : lines
-                options.labels[name ?? options.taskNames?.first ?? "__first__"] = list
-            }
             if let first = options.labels.removeValue(forKey: "__first__") {
                 // Labels for "the first task" whose name comes from the file: import once to learn it.
                 let probe = try ONNXImporter.importModel(contentsOf: model, options: options)

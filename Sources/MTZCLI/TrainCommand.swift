@@ -162,11 +162,15 @@ struct TrainCommand: ParsableCommand {
         }
         var taskData = train.mapValues { TaskData(images: $0) }
         if let teachers {
-            for (name, path) in zip(names, taskList(teachers)) {
+            for (k, (name, path)) in zip(names, taskList(teachers)).enumerated() {
                 let teacher = try loadModel(path)
                 let tasks = teacher.model.tasks
                 guard tasks.count == 1 else {
                     throw report(TrainingError.invalidOption("it has \(tasks.count) tasks; --teachers takes single-task models"), context: path)
+                }
+                // A teacher of another dataset would teach its own classes' probabilities as these.
+                if let taught = Evaluation.recordedDataset(of: tasks[0].name, in: teacher.model), taught != datasets[k] {
+                    throw report(TrainingError.invalidOption("it was trained on \(taught.rawValue) but would teach the \(datasets[k].rawValue) task (--teachers go in --dataset order)"), context: path)
                 }
                 do {
                     let (values, classes) = try Distillation.teacherLogProbabilities(

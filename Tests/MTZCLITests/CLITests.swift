@@ -286,6 +286,9 @@ import Testing
         r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "mnist", "--limit", "300", "--holdout", "50", "--epochs", "1",
                               "--teachers", a, "-o", try Self.path("student.mtz")])
         #expect(r.status == 0 && r.stdout.contains("distilling \(a)"), "\(r.stdout) \(r.stderr)")
+        r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "fashion", "--limit", "300", "--holdout", "50", "--epochs", "1",
+                              "--teachers", a, "-o", try Self.path("student.mtz")])
+        #expect(r.status == 64 && r.stderr.contains("trained on mnist but would teach the fashion task"), "\(r.stderr)")
         r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "mnist", "--teachers", "\(a),\(b)", "-o", try Self.path("student.mtz")])
         #expect(r.status == 64 && r.stderr.contains("one model per dataset"), "\(r.stderr)")
         r = try CLITests.mtz(["train", "--arch", "lenet300", "--dataset", "mnist", "--limit", "300", "--holdout", "50", "--epochs", "1",

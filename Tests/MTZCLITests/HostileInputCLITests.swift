@@ -123,6 +123,8 @@ import Testing
         (["import", "CORRUPT_ONNX", "-o", "MISSING", "--input-spec", "="], 64),  // was a trap (index out of range)
         (["import", "CORRUPT_ONNX", "-o", "MISSING", "--input-spec", "imagenet,=,"], 64),
         (["import", "CORRUPT_ONNX", "-o", "MISSING", "--metadata", "="], 64),
+        (["import", "CORRUPT_ONNX", "-o", "MISSING", "--labels", "MISSING"], 65),  // was exit 1, naming the ONNX file
+        (["import", "CORRUPT_ONNX", "-o", "MISSING", "--labels", "DIR"], 65),
         (["zip", "MODEL", "MODEL", "-o", "MISSING", "--share", "="], 64),
         (["zip", "MODEL", "MODEL", "-o", "MISSING", "--share", "conv1=2"], 64),
         (["zip", "MODEL", "MODEL", "-o", "MISSING", "--iterations", "="], 64),
