@@ -54,6 +54,10 @@ struct ZipCommand: ParsableCommand {
             validation errors and the choice are in the report. Only validation images decide; test errors \
             are for mtz eval afterwards. Time: about --max-candidates times one zip. In residual networks the first \
             layer of each group tied by residual adds is searched; the others share its neurons.
+
+            Progress: on a terminal, one line that follows the layer, phase, retraining iteration and \
+            validation errors; into a file or pipe, a line with the elapsed time as each layer (and the final \
+            retraining, and each automatic-mode candidate) finishes.
             """
     )
 
@@ -265,6 +269,14 @@ struct ZipCommand: ParsableCommand {
                     let elapsed = clockString(Double(Clock.now &- started) * 1e-9)
                     print("[\(elapsed)] \(candidate)validation error: \(errors): \(fits ? "within" : "over") budget")
                     fflush(nil)   // a log file sees each verdict as it comes
+                    return
+                }
+                if !line.enabled, p.phase == .validating, !p.errors.isEmpty {
+                    // Not a terminal (a log file): a line for each layer zipped and retrained, and for
+                    // the final retraining, as they finish — a long zip is not silent until its end.
+                    let what = p.layer == "final" ? "final retraining" : "layer \(p.layerIndex + 1)/\(p.layerCount) \(p.layer)"
+                    print("[\(clockString(Double(Clock.now &- started) * 1e-9))] \(candidate)\(what): validation error \(errors) after \(p.iterations) iterations")
+                    fflush(nil)
                     return
                 }
                 if p.phase == .teaching {

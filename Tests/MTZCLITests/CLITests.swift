@@ -276,6 +276,8 @@ import Testing
         r = try CLITests.mtz(["zip", a, b, "--iteration-scale", "0.05", "--hessian-images", "100", "--report", reportPath, "-o", z])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("fc1: 300/300 shared"), "\(r.stdout)")
+        // Not on a terminal, each layer's end is logged as it comes.
+        #expect(r.stdout.contains("] layer 1/2 fc1: validation error fashion ") && r.stdout.contains("] layer 2/2 fc2: validation error"), "\(r.stdout)")
         #expect(r.stdout.contains("distilling the originals (weight 0.5, temperature 4)"), "\(r.stdout)")
         let zipReport = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: reportPath))) as? [String: Any])
         #expect((zipReport["layers"] as? [[String: Any]])?.count == 2)
