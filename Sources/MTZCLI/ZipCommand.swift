@@ -267,7 +267,8 @@ struct ZipCommand: ParsableCommand {
                     // A judged candidate stays on screen (and in logs): the search's trace.
                     line.clear()
                     let elapsed = clockString(Double(Clock.now &- started) * 1e-9)
-                    print("[\(elapsed)] \(candidate)validation error: \(errors): \(fits ? "within" : "over") budget")
+                    let judged = p.failure.map { "\($0): " } ?? "validation error: \(errors): "
+                    print("[\(elapsed)] \(candidate)\(judged)\(fits ? "within" : "over") budget")
                     fflush(nil)   // a log file sees each verdict as it comes
                     return
                 }
@@ -334,7 +335,8 @@ struct ZipCommand: ParsableCommand {
                 let shared = search.layers.map { "\($0) \(c.shared[$0] ?? 0)" }.joined(separator: ", ")
                 let errors = r.tasks.map { String(format: "%.2f", 100 * (c.validationError[$0] ?? .nan)) }.joined(separator: "/")
                 let mark = i == search.chosen ? "chosen" : (c.withinBudget ? "within" : "over")
-                print("    \(i + 1). \(c.label) (\(shared)): \(grouped(c.sharedParameters)) shared parameters, validation error \(errors) %: \(mark)")
+                let judged = c.failure ?? "validation error \(errors) %"
+                print("    \(i + 1). \(c.label) (\(shared)): \(grouped(c.sharedParameters)) shared parameters, \(judged): \(mark)")
             }
             if search.chosen == nil { print("    no candidate stayed within the budget: nothing is shared") }
         }

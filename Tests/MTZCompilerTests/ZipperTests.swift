@@ -308,6 +308,28 @@ import Testing
         #expect(try ShareSpec(parsing: "conv1=1,fc1=0.25") == .perLayer(["conv1": 1, "fc1": 0.25]))
     }
 
+    @Test("retraining that diverges is a clear numerical error in the fixed mode and a candidate over budget in the automatic mode")
+    func divergence() throws {
+        let models = ["a", "b"].map { Architecture.lenet300.build(task: $0, labels: DatasetName.mnist.classNames, mean: 0.5, std: 0.5, seed: 1) }
+        let images = try Dataset.load(.mnist, split: .train).subset(0..<300)
+        var options = Self.options(.mtz)
+        options.learningRate = 1e9
+        options.validationImages = 50
+        #expect {
+            try Zipper(models: models, trainingData: ["a": images, "b": images], options: options).run()
+        } throws: { error in
+            guard case ZipError.numerical(let why) = error else { return false }
+            return why.contains("retraining diverged") && why.contains("--lr")
+        }
+        options.maxErrorIncrease = 1
+        options.maxCandidates = 2
+        let (model, report) = try Zipper(models: models, trainingData: ["a": images, "b": images], options: options).run()
+        let search = try #require(report.search)
+        #expect(search.candidates.count == 2 && search.chosen == nil)
+        #expect(search.candidates.allSatisfy { !$0.withinBudget && $0.failure?.contains("retraining diverged") == true })
+        #expect(try ModelStatistics(model).sharedParameters == 0, "no candidate fitted: nothing is shared")
+    }
+
     @Test("--share and --iterations name hidden layers: heads, unknown names, layers above an unshared one and tied layers are refused before any work")
     func layerNames() throws {
         let lenet = ["a", "b"].map { Architecture.lenet5.build(task: $0, labels: DatasetName.mnist.classNames, mean: 0.5, std: 0.5, seed: 1) }

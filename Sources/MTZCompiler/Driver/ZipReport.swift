@@ -60,6 +60,9 @@ public struct ZipReport: Sendable, Codable {
             public var iterations: Int
             public var reusedLayers: Int
             public var seconds: Double
+            /// Why the candidate could not be judged (its retraining diverged); it counts as over
+            /// the budget, with every validation error at 100 %.
+            public var failure: String? = nil
         }
 
         /// The budget, a fraction (0.005 = 0.5 pp).

@@ -35,6 +35,8 @@ public struct ZipProgress: Sendable {
     public var candidateLabel = ""
     /// When a candidate is judged: whether every task stayed within the error budget.
     public var withinBudget: Bool? = nil
+    /// When a candidate is judged: why it could not be (its retraining diverged), if so.
+    public var failure: String? = nil
 }
 
 /// Zips single-task networks (two or more) of the same architecture (chains or residual networks) into one multi-head model with
@@ -317,14 +319,23 @@ public final class Zipper {
         while let candidate = try search.next(score: score) {
             let started = DispatchTime.now().uptimeNanoseconds
             let index = candidates.count
-            let path = try zipAll(counts: expanded(candidate.counts), maxCounts: expanded(search.maxCounts), keep: true) { p in
-                var p = p
-                p.candidate = index + 1
-                p.candidateLimit = options.maxCandidates
-                p.candidateLabel = candidate.label
-                progress(p)
+            let path: Path
+            var failure: String?
+            do {
+                path = try zipAll(counts: expanded(candidate.counts), maxCounts: expanded(search.maxCounts), keep: true) { p in
+                    var p = p
+                    p.candidate = index + 1
+                    p.candidateLimit = options.maxCandidates
+                    p.candidateLabel = candidate.label
+                    progress(p)
+                }
+            } catch ZipError.numerical(let why) {
+                // A candidate whose retraining diverged does not fit; the search goes on (a smaller
+                // share is likelier to train).
+                failure = why
+                path = Path(state: initialState, layers: [], final: nil, errors: Dictionary(uniqueKeysWithValues: taskNames.map { ($0, 1.0) }))
             }
-            let within = fits(path.errors)
+            let within = failure == nil && fits(path.errors)
             search.record(candidate, fits: within)
             if within, search.best == candidate.counts {
                 best = path
@@ -338,10 +349,11 @@ public final class Zipper {
                 shared: Dictionary(uniqueKeysWithValues: Swift.zip(search.names, candidate.counts)),
                 sharedParameters: try parameters(candidate.counts), validationError: path.errors, withinBudget: within,
                 iterations: path.iterationsRun, reusedLayers: path.layersReused,
-                seconds: Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9))
+                seconds: Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9, failure: failure))
             progress(ZipProgress(layer: "candidate", layerIndex: hidden.count - 1, layerCount: hidden.count, phase: .judged,
                                  iteration: 0, iterations: 0, errors: path.errors, candidate: index + 1,
-                                 candidateLimit: options.maxCandidates, candidateLabel: candidate.label, withinBudget: within))
+                                 candidateLimit: options.maxCandidates, candidateLabel: candidate.label, withinBudget: within,
+                                 failure: failure))
         }
         checkpoints = [:]
         var result = best ?? Path(state: initialState, layers: [], final: nil, errors: originalError)
@@ -593,9 +605,13 @@ public final class Zipper {
             momentum: options.momentum, weightDecay: options.weightDecay, seed: options.seed, jointBatches: joint))
         let data = try taskData()
         if !map.normalizations.isEmpty { try trainer.calibrateBatchNorms(data, batches: options.calibrationBatches) }
+        let diverged = ZipError.numerical("retraining diverged (the loss or the weights became infinite or NaN); try a smaller --lr (it was \(learningRate))")
         for done in 0..<iterations {
             let rate = options.schedule.rate(base: learningRate, progress: Double(done) / Double(iterations))
-            _ = try trainer.runIterations(1, data: data, learningRate: rate)
+            let loss = try trainer.runIterations(1, data: data, learningRate: rate)
+            // Stop at once: a diverged network stays diverged, and its NaN weights would otherwise
+            // surface later as a broken zipping invariant (NaN is unequal to itself).
+            guard loss.values.allSatisfy(\.isFinite) else { throw diverged }
             if (done + 1) % 25 == 0 || done + 1 == iterations { progress(done + 1) }
         }
         var trained = lowered
@@ -607,10 +623,10 @@ public final class Zipper {
             try folded.foldNormalization(rows, gamma: trainable.values[rows.gamma], beta: trainable.values[rows.beta],
                                          mean: statistics.mean, variance: statistics.variance, epsilon: trainable.batchNormEpsilon)
         }
-        let result = try folded.lowered().0
-        guard result.weights.allSatisfy({ $0.values.array.allSatisfy(\.isFinite) }) else {
-            throw ZipError.numerical("retraining diverged (weights became infinite or NaN); try a smaller --lr (it was \(learningRate))")
+        guard folded.layers.allSatisfy({ $0.weights.allSatisfy { $0.allSatisfy(\.isFinite) } && $0.biases.allSatisfy { $0.allSatisfy(\.isFinite) } }) else {
+            throw diverged
         }
+        let result = try folded.lowered().0
         state = folded
         return result
     }
