@@ -260,15 +260,15 @@ struct ZipCommand: ParsableCommand {
         do {
             let zipper = try Zipper(models: loaded, trainingData: trainingData, options: options)
             let started = Clock.now
+            func elapsed() -> String { clockString(Double(Clock.now &- started) * 1e-9) }
             result = try zipper.run { p in
                 let errors = p.errors.keys.sorted().map { String(format: "%@ %.2f %%", $0, 100 * p.errors[$0]!) }.joined(separator: ", ")
                 let candidate = p.candidate > 0 ? "candidate \(p.candidate)/\(p.candidateLimit) (\(p.candidateLabel)) " : ""
                 if let fits = p.withinBudget {
                     // A judged candidate stays on screen (and in logs): the search's trace.
                     line.clear()
-                    let elapsed = clockString(Double(Clock.now &- started) * 1e-9)
                     let judged = p.failure.map { "\($0): " } ?? "validation error: \(errors): "
-                    print("[\(elapsed)] \(candidate)\(judged)\(fits ? "within" : "over") budget")
+                    print("[\(elapsed())] \(candidate)\(judged)\(fits ? "within" : "over") budget")
                     fflush(nil)   // a log file sees each verdict as it comes
                     return
                 }
@@ -276,7 +276,7 @@ struct ZipCommand: ParsableCommand {
                     // Not a terminal (a log file): a line for each layer zipped and retrained, and for
                     // the final retraining, as they finish — a long zip is not silent until its end.
                     let what = p.layer == "final" ? "final retraining" : "layer \(p.layerIndex + 1)/\(p.layerCount) \(p.layer)"
-                    print("[\(clockString(Double(Clock.now &- started) * 1e-9))] \(candidate)\(what): validation error \(errors) after \(p.iterations) iterations")
+                    print("[\(elapsed())] \(candidate)\(what): validation error \(errors) after \(p.iterations) iterations")
                     fflush(nil)
                     return
                 }

@@ -82,14 +82,14 @@ public final class Zipper {
         guard options.maxCandidates >= 1 else { throw ZipError.invalidOption("the automatic mode needs at least one candidate") }
         guard options.calibrationBatches >= 1 else { throw ZipError.invalidOption("task batch norms need at least one calibration batch") }
         let state = try ZipState(models: models)
+        /// The layer (as `mtz inspect` names it) that node `name` belongs to.
+        func group(_ name: String) -> String { models[0].nodes.first { $0.name == name }?.layer ?? name }
         let hidden = (0..<state.headLayer).map { l in
-            let name = state.layers[l].name
-            return ZipOptions.NamedLayer(name: name, group: models[0].nodes.first { $0.name == name }?.layer ?? name,
-                                         neurons: state.layers[l].outCount, tiedTo: state.tiedLayers(of: l).first.flatMap { $0 < l ? $0 : nil })
+            ZipOptions.NamedLayer(name: state.layers[l].name, group: group(state.layers[l].name), neurons: state.layers[l].outCount,
+                                  tiedTo: state.tiedLayers(of: l).first.flatMap { $0 < l ? $0 : nil })
         }
         let heads = state.layers[state.headLayer...].map(\.name)
-        let options = try options.resolvingLayerNames(
-            hidden: hidden, heads: Set(heads + heads.compactMap { head in models[0].nodes.first { $0.name == head }?.layer }))
+        let options = try options.resolvingLayerNames(hidden: hidden, heads: Set(heads + heads.map(group)))
         self.state = state
         initialState = state
         taskNames = state.tasks.map(\.name)
