@@ -30,6 +30,11 @@ func grouped(_ n: Int) -> String {
     return n < 0 ? "-" + out : out
 }
 
+/// "1 iteration", "2,591 iterations": a count and its noun, plural unless the count is 1.
+func counted(_ n: Int, _ noun: String) -> String {
+    "\(grouped(n)) \(noun)\(n == 1 ? "" : "s")"
+}
+
 /// Pads `s` on the right (or left) to `width` characters.
 func pad(_ s: String, _ width: Int, left: Bool = false) -> String {
     let fill = String(repeating: " ", count: max(0, width - s.count))

@@ -276,7 +276,7 @@ struct ZipCommand: ParsableCommand {
                     // Not a terminal (a log file): a line for each layer zipped and retrained, and for
                     // the final retraining, as they finish — a long zip is not silent until its end.
                     let what = p.layer == "final" ? "final retraining" : "layer \(p.layerIndex + 1)/\(p.layerCount) \(p.layer)"
-                    print("[\(elapsed())] \(candidate)\(what): validation error \(errors) after \(p.iterations) iterations")
+                    print("[\(elapsed())] \(candidate)\(what): validation error \(errors) after \(counted(p.iterations, "iteration"))")
                     fflush(nil)
                     return
                 }
@@ -321,12 +321,12 @@ struct ZipCommand: ParsableCommand {
                 print("  \(l.name): \(l.shared)/\(l.neurons) shared\(tried), validated and retrained after '\(later)' (tied by a residual add)")
                 continue
             }
-            print("  \(l.name): \(l.shared)/\(l.neurons) shared\(tried), validation error \(before) % → \(after) % after \(l.iterations) iterations")
+            print("  \(l.name): \(l.shared)/\(l.neurons) shared\(tried), validation error \(before) % → \(after) % after \(counted(l.iterations, "iteration"))")
         }
         if let f = r.finalRetraining {
             let before = r.tasks.map { String(format: "%.2f", 100 * (f.errorBefore[$0] ?? .nan)) }.joined(separator: "/")
             let after = r.tasks.map { String(format: "%.2f", 100 * (f.errorAfter[$0] ?? .nan)) }.joined(separator: "/")
-            print("  final retraining: validation error \(before) % → \(after) % after \(f.iterations) iterations")
+            print("  final retraining: validation error \(before) % → \(after) % after \(counted(f.iterations, "iteration"))")
         }
         if let search = r.search {
             print(String(format: "  automatic mode, budget %.2f pp: %d of at most %d candidates, %d retraining iterations in %.0f s",
@@ -341,7 +341,7 @@ struct ZipCommand: ParsableCommand {
             if search.chosen == nil { print("    no candidate stayed within the budget: nothing is shared") }
         }
         let pct = r.separateParameters > 0 ? 100 * Double(r.separateParameters - r.parameters) / Double(r.separateParameters) : 0
-        print("  \(grouped(r.parameters)) parameters vs \(grouped(r.separateParameters)) separately (\(String(format: "%.1f", pct)) % saved); \(r.totalIterations) retraining iterations")
+        print("  \(grouped(r.parameters)) parameters vs \(grouped(r.separateParameters)) separately (\(String(format: "%.1f", pct)) % saved); \(counted(r.totalIterations, "retraining iteration"))")
         print("wrote \(output)")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What a child process printed, and how it ended.
 public struct ProcessOutput: Sendable {
@@ -23,11 +24,29 @@ public func runProcess(_ executable: String, _ arguments: [String]) throws -> Pr
                          stderr: String(decoding: stderr, as: UTF8.self))
 }
 
-/// Writes `bytes` to a file `name` in a per-process folder `folder` under the temporary directory.
+/// Writes `bytes` to a file `name` in the per-process folder `folder` (`scratchFolder`).
 public func temporaryTestFile(_ name: String, bytes: [UInt8], folder: String) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(folder)-\(getpid())")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    let url = dir.appendingPathComponent(name)
+    let url = try scratchFolder(folder).appendingPathComponent(name)
     try Data(bytes).write(to: url)
     return url.path
+}
+
+/// The folder `<prefix>-<pid>` under the temporary directory, created on first use and removed with
+/// everything in it when the test process exits: the tests of one process share its files, and a
+/// test run leaves nothing behind.
+public func scratchFolder(_ prefix: String) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(getpid())")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let first = scratchFolders.withLock { folders in
+        defer { folders.insert(dir.path) }
+        return folders.isEmpty
+    }
+    if first { atexit { removeScratchFolders() } }
+    return dir
+}
+
+private let scratchFolders = Mutex<Set<String>>([])
+
+private func removeScratchFolders() {
+    for path in scratchFolders.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
 }
