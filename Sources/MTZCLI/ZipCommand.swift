@@ -27,7 +27,8 @@ struct ZipCommand: ParsableCommand {
             Defaults: --share 1 (every hidden layer fully); retraining budgets growing from 50 iterations \
             (first layer) to 400 (last hidden layer) plus 2000 final iterations, SGD with momentum 0.9, lr 0.01 \
             (0.001 for residual networks without shared batch norms) decaying by a cosine within each budget, weight decay 5e-4, batch 64 \
-            per task; half of each task's loss distilled from its original network's outputs at temperature 4 \
+            per task (a retraining whose loss becomes infinite or NaN starts again from the same state at a third of \
+            the rate, at most twice, and the summary names the rate that trained); half of each task's loss distilled from its original network's outputs at temperature 4 \
             (--distill 0.5 --temperature 4: the zipped network learns what the originals predict, not only the \
             labels); balanced Hessians, damping 1. \
             `--momentum 0 --schedule constant --weight-decay 0 \
@@ -85,7 +86,7 @@ struct ZipCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Retraining mini-batch size (per task).")
     var batch: Int = 64
 
-    @Option(name: .long, parsing: .unconditional, help: "Retraining learning rate (default 0.01; 0.001 for residual networks without shared batch norms).")
+    @Option(name: .long, parsing: .unconditional, help: "Retraining learning rate (default 0.01; 0.001 for residual networks without shared batch norms). A retraining that diverges starts again from the same state at a third of it, at most twice.")
     var lr: Float?
 
     @Option(name: .long, parsing: .unconditional, help: "Retraining SGD momentum (0 = plain SGD, as in the paper).")
@@ -272,6 +273,14 @@ struct ZipCommand: ParsableCommand {
                     fflush(nil)   // a log file sees each verdict as it comes
                     return
                 }
+                if p.phase == .restarting, let from = p.divergedLearningRate, let to = p.learningRate {
+                    // Stays on screen and in logs: the summary's learning rate says why it changed.
+                    line.clear()
+                    let what = p.layer == "final" ? "final retraining" : "layer \(p.layerIndex + 1)/\(p.layerCount) \(p.layer)"
+                    print("[\(elapsed())] \(candidate)\(what): retraining diverged at lr \(String(format: "%g", from)); starting it again at lr \(String(format: "%g", to))")
+                    fflush(nil)
+                    return
+                }
                 if !line.enabled, p.phase == .validating, !p.errors.isEmpty {
                     // Not a terminal (a log file): a line for each layer zipped and retrained, and for
                     // the final retraining, as they finish — a long zip is not silent until its end.
@@ -321,12 +330,14 @@ struct ZipCommand: ParsableCommand {
                 print("  \(l.name): \(l.shared)/\(l.neurons) shared\(tried), validated and retrained after '\(later)' (tied by a residual add)")
                 continue
             }
-            print("  \(l.name): \(l.shared)/\(l.neurons) shared\(tried), validation error \(before) % → \(after) % after \(counted(l.iterations, "iteration"))")
+            let rate = l.learningRate.map { String(format: " at lr %g (a larger one diverged)", $0) } ?? ""
+            print("  \(l.name): \(l.shared)/\(l.neurons) shared\(tried), validation error \(before) % → \(after) % after \(counted(l.iterations, "iteration"))\(rate)")
         }
         if let f = r.finalRetraining {
             let before = r.tasks.map { String(format: "%.2f", 100 * (f.errorBefore[$0] ?? .nan)) }.joined(separator: "/")
             let after = r.tasks.map { String(format: "%.2f", 100 * (f.errorAfter[$0] ?? .nan)) }.joined(separator: "/")
-            print("  final retraining: validation error \(before) % → \(after) % after \(counted(f.iterations, "iteration"))")
+            let rate = f.learningRate.map { String(format: " at lr %g (a larger one diverged)", $0) } ?? ""
+            print("  final retraining: validation error \(before) % → \(after) % after \(counted(f.iterations, "iteration"))\(rate)")
         }
         if let search = r.search {
             print(String(format: "  automatic mode, budget %.2f pp: %d of at most %d candidates, %d retraining iterations in %.0f s",

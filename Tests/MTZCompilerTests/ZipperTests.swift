@@ -319,7 +319,7 @@ import Testing
             try Zipper(models: models, trainingData: ["a": images, "b": images], options: options).run()
         } throws: { error in
             guard case ZipError.numerical(let why) = error else { return false }
-            return why.contains("retraining diverged") && why.contains("--lr")
+            return why.contains("retraining diverged") && why.contains("at learning rate 1e+09, 3.3333334e+08, 1.1111111e+08") && why.contains("--lr")
         }
         options.maxErrorIncrease = 1
         options.maxCandidates = 2
@@ -328,6 +328,39 @@ import Testing
         #expect(search.candidates.count == 2 && search.chosen == nil)
         #expect(search.candidates.allSatisfy { !$0.withinBudget && $0.failure?.contains("retraining diverged") == true })
         #expect(try ModelStatistics(model).sharedParameters == 0, "no candidate fitted: nothing is shared")
+    }
+
+    @Test("a retraining that diverges starts again from the same state at a third of the learning rate, at most twice")
+    func divergenceRestart() throws {
+        let (a, imagesA) = try Self.trained(seed: 1, task: "digits", dataset: .mnist, count: 600)
+        let (b, imagesB) = try Self.trained(seed: 2, task: "clothes", dataset: .fashion, count: 600)
+        let data = ["digits": imagesA, "clothes": imagesB]
+        var options = Self.options(.mtz, share: .perLayer(["fc1": 1]))
+        options.learningRate = 0.03
+        // fc1's retraining diverges once (injected): it runs again at 0.01 from the merged state.
+        let restarted = try Zipper(models: [a, b], trainingData: data, options: options)
+        restarted.injectedDivergences = 1
+        var restarts: [ZipProgress] = []
+        let (model, report) = try restarted.run { if $0.phase == .restarting { restarts.append($0) } }
+        #expect(restarts.count == 1 && restarts.first?.layer == "fc1")
+        #expect(restarts.first?.divergedLearningRate == 0.03 && restarts.first?.learningRate == 0.03 / 3)
+        #expect(report.layers.map(\.learningRate) == [0.03 / 3], "the report names the rate that trained fc1")
+        // The attempt that diverged left no trace: the same as retraining at 0.01 in the first place.
+        options.learningRate = 0.03 / 3
+        let (direct, directReport) = try Zipper(models: [a, b], trainingData: data, options: options).run()
+        #expect(model.weights.map(\.values.array) == direct.weights.map(\.values.array) && model.weights.map(\.name) == direct.weights.map(\.name))
+        #expect(directReport.layers.map(\.learningRate) == [nil])
+
+        // Three divergences in a row: the zip fails naming every rate tried.
+        options.learningRate = 0.03
+        let failing = try Zipper(models: [a, b], trainingData: data, options: options)
+        failing.injectedDivergences = 3
+        #expect {
+            try failing.run()
+        } throws: { error in
+            guard case ZipError.numerical(let why) = error else { return false }
+            return why.contains("retraining diverged") && why.contains("at learning rate 0.03, 0.01, 0.00333") && why.contains("--lr")
+        }
     }
 
     @Test("--share and --iterations name hidden layers: heads, unknown names, layers above an unshared one and tied layers are refused before any work")

@@ -22,6 +22,9 @@ public struct ZipReport: Sendable, Codable {
         /// Residual networks: the later layer (tied to this one by a residual add) after whose merge
         /// this layer was validated and retrained; its iterations include this layer's budget.
         public var retrainedWith: String? = nil
+        /// The learning rate that retrained this layer when the configured one diverged (each
+        /// restart from the layer's merged state divides it by 3); nil when the configured one did.
+        public var learningRate: Float? = nil
     }
 
     /// Cost statistics of the accepted pairs.
@@ -40,6 +43,8 @@ public struct ZipReport: Sendable, Codable {
         public var errorBefore: [String: Double]
         public var errorAfter: [String: Double]
         public var seconds: Double
+        /// As `Layer.learningRate`: set when the configured learning rate diverged.
+        public var learningRate: Float? = nil
     }
 
     /// The automatic mode's search (`--max-error-increase`).

@@ -17,6 +17,9 @@ public struct ZipProgress: Sendable {
         case teaching = "teacher outputs"
         /// Automatic mode: a candidate was retrained with the whole budget and judged.
         case judged = "judged"
+        /// Retraining diverged and starts again from the same state at `learningRate`, a third of
+        /// `divergedLearningRate`.
+        case restarting = "restarting"
     }
 
     public var layer: String
@@ -37,6 +40,9 @@ public struct ZipProgress: Sendable {
     public var withinBudget: Bool? = nil
     /// When a candidate is judged: why it could not be (its retraining diverged), if so.
     public var failure: String? = nil
+    /// When retraining restarts (`.restarting`): the learning rate that diverged and the new one.
+    public var divergedLearningRate: Float? = nil
+    public var learningRate: Float? = nil
 }
 
 /// Zips single-task networks (two or more) of the same architecture (chains or residual networks) into one multi-head model with
@@ -238,7 +244,10 @@ public final class Zipper {
                     plan = try pairing(layer: l, count: aligned ? k : max(k, maxCounts[l]), aligned: aligned, tell: tell)
                     if keep { checkpoints[key, default: Checkpoint(state: state, layers: layerReports, carried: 0, sharing: sharing)].pairing = plan }
                 }
-                let report = try zip(layer: l, plan: plan, count: k, aligned: aligned, iterations: budget, tell: tell)
+                let report = try zip(layer: l, plan: plan, count: k, aligned: aligned, iterations: budget, tell: tell) { from, to in
+                    progress(ZipProgress(layer: layer.name, layerIndex: l, layerCount: hidden.count, phase: .restarting, iteration: 0,
+                                         iterations: budget, errors: [:], divergedLearningRate: from, learningRate: to))
+                }
                 layerReports.append(report)
                 run += report.iterations
                 if !state.pending.isEmpty { carried = budget }
@@ -254,13 +263,17 @@ public final class Zipper {
                 progress(ZipProgress(layer: "final", layerIndex: hidden.count - 1, layerCount: hidden.count, phase: phase,
                                      iteration: iteration, iterations: finalIterations, errors: errors))
             }
-            let trained = try retrain(iterations: finalIterations) { tell(.retraining, $0) }
+            let (trained, rate) = try retrain(iterations: finalIterations, restarted: { from, to in
+                progress(ZipProgress(layer: "final", layerIndex: hidden.count - 1, layerCount: hidden.count, phase: .restarting, iteration: 0,
+                                     iterations: finalIterations, errors: [:], divergedLearningRate: from, learningRate: to))
+            }) { tell(.retraining, $0) }
             tell(.validating, 0)
             let after = try validationError(of: trained)
             tell(.validating, finalIterations, after)
             path.state = state
             path.final = ZipReport.FinalRetraining(iterations: finalIterations, errorBefore: path.errors, errorAfter: after,
                                                    seconds: Double(DispatchTime.now().uptimeNanoseconds - begin) * 1e-9)
+            if rate != learningRate { path.final?.learningRate = rate }
             path.errors = after
             path.iterationsRun += finalIterations
         }
@@ -494,7 +507,8 @@ public final class Zipper {
     /// Shares the first `k` pairs of `plan` in layer `l`, validates, retrains jointly for
     /// `iterations`, validates again.
     private func zip(layer l: Int, plan: Pairing, count k: Int, aligned: Bool, iterations: Int,
-                     tell: (ZipProgress.Phase, Int, Int, [String: Double]) -> Void) throws -> ZipReport.Layer {
+                     tell: (ZipProgress.Phase, Int, Int, [String: Double]) -> Void,
+                     restarted: (Float, Float) -> Void) throws -> ZipReport.Layer {
         let start = DispatchTime.now().uptimeNanoseconds
         let layer = state.layers[l]
         let chosen = plan.prefix(k)
@@ -513,12 +527,14 @@ public final class Zipper {
                 retrainedWith: state.pending.min().map { state.layers[$0].name })
         }
         // Task batch norms above the merge renormalise what it changed (statistics only, no training).
-        let renormalized = try retrain(iterations: 0) { _ in }
+        let renormalized = try retrain(iterations: 0) { _ in }.model
         tell(.validating, 0, 0, [:])
         let before = try validationError(of: renormalized)
         var after = before
+        var rate = learningRate
         if iterations > 0 {
-            let trained = try retrain(iterations: iterations) { tell(.retraining, $0, iterations, [:]) }
+            let trained: Model
+            (trained, rate) = try retrain(iterations: iterations, restarted: restarted) { tell(.retraining, $0, iterations, [:]) }
             tell(.validating, 0, 0, [:])
             after = try validationError(of: trained)
         }
@@ -526,7 +542,8 @@ public final class Zipper {
         return ZipReport.Layer(
             name: layer.name, neurons: layer.outCount, shared: k, cost: Self.summary(chosen.costs), damping: options.damping,
             errorBeforeRetraining: before, errorAfterRetraining: after, iterations: iterations,
-            seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+            seconds: Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9,
+            learningRate: rate != learningRate ? rate : nil)
     }
 
     // MARK: - Steps
@@ -583,6 +600,38 @@ public final class Zipper {
         state.shapes[state.unit(ofLayer: l)]
     }
 
+    /// How often retraining that diverges starts again from the same state at a third of the
+    /// learning rate before the zip fails (0.01 → 0.0033 → 0.0011).
+    static let divergenceRetries = 2
+
+    /// `retrainOnce` at `learningRate`; if it diverges (the loss or the weights become infinite or
+    /// NaN), again from the same state at a third of the rate, up to `divergenceRetries` times —
+    /// `restarted(from, to)` tells each restart. The state changes only when a retraining succeeds.
+    /// - Returns: the deployable model of the retrained state and the learning rate that trained it.
+    /// - Throws: `ZipError.numerical` if every rate diverged.
+    private func retrain(iterations: Int, restarted: (Float, Float) -> Void = { _, _ in },
+                         progress: (Int) -> Void) throws -> (model: Model, learningRate: Float) {
+        var rates = [learningRate]
+        while true {
+            do {
+                return (try retrainOnce(iterations: iterations, learningRate: rates.last!, progress: progress), rates.last!)
+            } catch is Divergence where iterations > 0 && rates.count <= Self.divergenceRetries {
+                rates.append(rates.last! / 3)
+                restarted(rates[rates.count - 2], rates.last!)
+            } catch is Divergence {
+                let tried = rates.map { "\($0)" }.joined(separator: ", ")
+                throw ZipError.numerical("retraining diverged (the loss or the weights became infinite or NaN) at learning rate \(tried); try a smaller --lr")
+            }
+        }
+    }
+
+    /// Retraining became infinite or NaN.
+    private struct Divergence: Error {}
+
+    /// Fault injection for tests: this many of the next retrainings that train (iterations > 0)
+    /// diverge before their first iteration, as if its loss had been NaN.
+    var injectedDivergences = 0
+
     /// Joint retraining of the current state: one mini-batch per task per iteration, summed losses;
     /// the trained weights go back into the state. Task-specific neurons with a normalisation keep
     /// their batch norm while training (`ZipState.lowered(normalizing:)`): its statistics are first
@@ -591,7 +640,8 @@ public final class Zipper {
     /// instead, and every task's mini-batch runs through the trunk as one batch. With no
     /// iterations, that calibration and fold is all that happens.
     /// - Returns: the deployable model of the retrained state.
-    private func retrain(iterations: Int, progress: (Int) -> Void) throws -> Model {
+    /// - Throws: `Divergence` if the loss or the folded weights are not finite (the state is unchanged).
+    private func retrainOnce(iterations: Int, learningRate: Float, progress: (Int) -> Void) throws -> Model {
         let joint = normalizesSharedly(state)
         // Shared batch norms start as the identity: at the trunk's present statistics over all
         // tasks' images (each task's measured, pooled by the lowering).
@@ -605,13 +655,16 @@ public final class Zipper {
             momentum: options.momentum, weightDecay: options.weightDecay, seed: options.seed, jointBatches: joint))
         let data = try taskData()
         if !map.normalizations.isEmpty { try trainer.calibrateBatchNorms(data, batches: options.calibrationBatches) }
-        let diverged = ZipError.numerical("retraining diverged (the loss or the weights became infinite or NaN); try a smaller --lr (it was \(learningRate))")
+        if iterations > 0, injectedDivergences > 0 {
+            injectedDivergences -= 1
+            throw Divergence()
+        }
         for done in 0..<iterations {
             let rate = options.schedule.rate(base: learningRate, progress: Double(done) / Double(iterations))
             let loss = try trainer.runIterations(1, data: data, learningRate: rate)
             // Stop at once: a diverged network stays diverged, and its NaN weights would otherwise
             // surface later as a broken zipping invariant (NaN is unequal to itself).
-            guard loss.values.allSatisfy(\.isFinite) else { throw diverged }
+            guard loss.values.allSatisfy(\.isFinite) else { throw Divergence() }
             if (done + 1) % 25 == 0 || done + 1 == iterations { progress(done + 1) }
         }
         var trained = lowered
@@ -624,7 +677,7 @@ public final class Zipper {
                                          mean: statistics.mean, variance: statistics.variance, epsilon: trainable.batchNormEpsilon)
         }
         guard folded.layers.allSatisfy({ $0.weights.allSatisfy { $0.allSatisfy(\.isFinite) } && $0.biases.allSatisfy { $0.allSatisfy(\.isFinite) } }) else {
-            throw diverged
+            throw Divergence()
         }
         let result = try folded.lowered().0
         state = folded
