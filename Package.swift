@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(name: "MTZImageTests", dependencies: ["MTZImage", "MTZCore", "MTZTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MTZRuntimeTests", dependencies: ["MTZRuntime", "MTZCore", "MTZImage", "MTZTestSupport", "CMTZAllocationCounter"]),
         .testTarget(name: "MTZTrainingTests", dependencies: ["MTZTraining", "MTZCore", "MTZImage", "MTZRuntime", "MTZTestSupport", "CMTZKernels"]),
-        .testTarget(name: "MTZCompilerTests", dependencies: ["MTZCompiler", "MTZTraining", "MTZCore", "MTZImage", "MTZTestSupport"]),
+        .testTarget(name: "MTZCompilerTests", dependencies: ["MTZCompiler", "MTZTraining", "MTZCore", "MTZImage", "MTZRuntime", "MTZTestSupport"]),
         .testTarget(name: "MTZONNXTests", dependencies: ["MTZONNX", "MTZCore", "MTZRuntime", "MTZTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MTZCLITests", dependencies: ["MTZCLI", "MTZTestSupport"]),
         .testTarget(name: "MTZCAPITests", dependencies: ["CMTZ", "MTZCAPI", "MTZCore", "MTZImage", "MTZRuntime", "MTZTestSupport"]),

@@ -37,10 +37,10 @@ struct ZipCommand: ParsableCommand {
             into the layers (mtz train exports them folded). While retraining, each task's not-yet-shared \
             neurons get a batch norm again, started from their original network's output statistics and \
             folded back afterwards (--task-batch-norms, on by default for residual networks): a merge below \
-            them is renormalised. Shared neurons stay folded, so the trunk is still computed once per image. \
-            Once every such layer is fully shared, its neurons keep one batch norm for all tasks while \
-            retraining, with every task's mini-batch running through the trunk as one batch so that its \
-            statistics are all tasks' (--shared-batch-norms, on with task batch norms); it too is folded back.
+            them is renormalised. The shared neurons of each layer get one batch norm for all tasks, started as \
+            the identity, with every task's mini-batch running through the network as one batch so that its \
+            statistics pool each task's images through that task's own path (--shared-batch-norms, on with task \
+            batch norms); it too is folded back, so the shared weights stay one copy, computed once per image.
 
             Automatic mode (--max-error-increase PP): searches how many neurons each layer shares, to share \
             the most parameters while every task's validation error stays within PP percentage points of its \
@@ -122,7 +122,7 @@ struct ZipCommand: ParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "While retraining, give each task's not-yet-shared neurons a batch norm started from the original network's output statistics, folded back afterwards: merges below them are renormalised. Shared neurons stay folded, so the trunk is still computed once. Default: on for residual networks, off for chains.")
     var taskBatchNorms: Bool?
 
-    @Flag(name: .long, inversion: .prefixedNo, help: "With task batch norms: once every normalised layer is fully shared, keep one batch norm on its shared neurons while retraining, with every task's mini-batch running through the trunk as one batch so that its statistics are all tasks' (folded back afterwards). Default: on whenever task batch norms are.")
+    @Flag(name: .long, inversion: .prefixedNo, help: "With task batch norms: give the shared neurons of each layer one batch norm for all tasks while retraining (started as the identity, folded back afterwards), with every task's mini-batch running through the network as one batch so that its statistics pool each task's images through that task's own path. Default: on whenever task batch norms are.")
     var sharedBatchNorms: Bool?
 
     @Option(name: .long, parsing: .unconditional, help: "Training images per task held out for validation (default 5000), for models that do not record which images their network was not trained on (mtz train records them: --holdout).")
@@ -319,7 +319,7 @@ struct ZipCommand: ParsableCommand {
         let r = result.report
         let taught = r.distillation.map { String(format: ", distilling the originals (weight %g, temperature %g)", $0, r.temperature ?? 0) } ?? ""
         let normalized = r.taskBatchNorms != true ? "" : r.sharedBatchNorms == true
-            ? ", task batch norms while retraining (one batch norm for all tasks once the trunk was shared)" : ", task batch norms while retraining"
+            ? ", task batch norms while retraining (one batch norm for all tasks on shared neurons)" : ", task batch norms while retraining"
         print("zipped \(r.tasks.joined(separator: " + ")) with \(r.method)\(taught)\(normalized) in \(String(format: "%.1f", r.seconds)) s")
         for t in r.tasks { print(String(format: "  %@: original validation error %.2f %%", t, 100 * (r.originalError[t] ?? .nan))) }
         for l in r.layers {

@@ -114,6 +114,9 @@ public final class InferenceModel: Sendable {
         case .softmax:
             return .softmax
         case .batchNorm(let scale, let shift):
+            guard node.inputs.count == 1 else {
+                throw .invalidModel("node '\(node.name)' is a batch norm shared by tasks (one input per task): it exists only while training and cannot run")
+            }
             return .scaleShift(scale: try packer.plain(scale), shift: try packer.plain(shift))
         }
     }

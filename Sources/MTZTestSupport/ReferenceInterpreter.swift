@@ -103,6 +103,7 @@ public enum ReferenceInterpreter {
             case .softmax:
                 out = softmax(ins[0])
             case .batchNorm(let scale, let shift):
+                precondition(ins.count == 1, "a batch norm shared by tasks exists only while training")
                 out = batchNorm(ins[0], scale: weight(scale), shift: weight(shift))
             }
             guard out.shape == shapes[index] else {

@@ -1,6 +1,7 @@
 @testable import MTZCompiler
 import MTZCore
 import MTZImage
+import MTZRuntime
 import MTZTestSupport
 import MTZTraining
 import Testing
@@ -289,6 +290,44 @@ import Testing
                 #expect(state.layers[rows.layer].normalization[task].mean == t.beta)
                 #expect(state.layers[rows.layer].normalization[task].std == t.gamma.map(abs))
             }
+        }
+    }
+
+    @Test("a partly shared trunk lowered with shared batch norms: shared rows that differ by task get one batch norm with an input per task; folding computes what each task computed")
+    func partlySharedBatchNorms() throws {
+        var state = Self.normalized(try ZipState(models: Self.resnets()), seed: 7)
+        try Self.shareStem(&state, neurons: [[0, 2, 4, 6], [7, 5, 3, 1]])
+        try state.checkConsistency()
+        var (model, map) = try state.lowered(normalizing: true, sharedBatchNorms: true)
+        let shared = map.normalizations.filter { $0.tasks == [0, 1] }
+        // The stem's shared rows read the image: one node for both tasks, one input. block1.2's
+        // shared rows also read each task's own block1.1 (inter weights): one input per task.
+        #expect(shared.map { state.layers[$0.layer].name } == ["stem/conv", "block1.2/conv"])
+        #expect(shared.map { model.nodes[$0.node].inputs.count } == [1, 2])
+        #expect(shared.allSatisfy { $0.rows == 0..<4 && model.nodes[$0.node].name == "\(state.layers[$0.layer].name)/shared/bn" })
+        let pooled = state.layers[shared[1].layer].pooledNormalization(rows: 0..<4)
+        #expect(model.weights[shared[1].gamma].values.array == pooled.std && model.weights[shared[1].beta].values.array == pooled.mean)
+        // Every task's own rows of every normalised layer keep their task batch norm.
+        for l in 0..<state.headLayer {
+            let own = map.normalizations.filter { $0.layer == l && $0.tasks.count == 1 }
+            #expect(own.map(\.tasks) == [[0], [1]] && own.allSatisfy { $0.rows == state.layers[l].sharedCount..<state.layers[l].outCount })
+        }
+        #expect(throws: RuntimeError.self, "a batch norm with an input per task exists only while training") { try InferenceModel(model) }
+
+        // Folded, each task computes what it computed through its own input of the shared batch norm.
+        let trained = Self.train(&model, map: map, seed: 12)
+        for (rows, t) in zip(map.normalizations, trained) {
+            try state.foldNormalization(rows, gamma: t.gamma, beta: t.beta, mean: t.mean, variance: t.variance, epsilon: Self.epsilon)
+        }
+        try state.checkConsistency()
+        let input = RandomModels.input(for: model, seed: 13)
+        let folded = try ReferenceInterpreter.outputs(state.lowered().0, input: input)
+        for (t, task) in ["a", "b"].enumerated() {
+            var alone = model
+            for rows in shared { alone.nodes[rows.node].inputs = [model.nodes[rows.node].inputs[model.nodes[rows.node].inputs.count > 1 ? t : 0]] }
+            let expected = try ReferenceInterpreter.outputs(alone, input: input)[task]!
+            let same = isClose(folded[task]!, expected, relative: 1e-4, absolute: 1e-6)
+            #expect(same, "\(task): \(FloatComparison(folded[task]!, expected))")
         }
     }
 

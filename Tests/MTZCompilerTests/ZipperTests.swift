@@ -1,5 +1,6 @@
 import MTZCore
 import MTZRuntime
+import MTZTestSupport
 import Testing
 @testable import MTZCompiler
 @testable import MTZTraining
@@ -266,8 +267,26 @@ import Testing
         stemOnly.iterationScale = 0
         let (partial, partialReport) = try Zipper(models: models, trainingData: ["a": images, "b": images], options: stemOnly).run()
         #expect(partialReport.layers.map(\.name) == ["stem/conv", "block1.2/conv"])
-        #expect(partialReport.sharedBatchNorms == nil, "a trunk not fully shared keeps task batch norms only")
+        #expect(partialReport.sharedBatchNorms == nil, "no retraining: no report of batch norms it kept")
         _ = try partial.validate()
+        // Shared batch norms start as the identity: calibrated and folded without training, they
+        // leave the shared rows as the merge made them (the stem's over the image, block1.2's over
+        // each task's own block1.1).
+        var plainShared = stemOnly
+        plainShared.sharedBatchNorms = false
+        let unnormalizedShared = try Zipper(models: models, trainingData: ["a": images, "b": images], options: plainShared).run().model
+        for name in ["stem/conv.shared.weight", "stem/conv.shared.bias", "block1.2/conv.shared.bias", "block1.2/conv.a.inter.weight"] {
+            let with = try #require(partial.weights.first { $0.name == name }).values.array
+            let without = try #require(unnormalizedShared.weights.first { $0.name == name }).values.array
+            let unchanged = isClose(with, without, relative: 1e-5, absolute: 1e-6)
+            #expect(unchanged, "\(name): \(FloatComparison(with, without))")
+        }
+        // Retrained, the partly shared trunk keeps one batch norm for both tasks on its shared rows.
+        var stemRetrained = stemOnly
+        stemRetrained.iterationScale = 0.01
+        let (retrained, retrainedReport) = try Zipper(models: models, trainingData: ["a": images, "b": images], options: stemRetrained).run()
+        #expect(retrainedReport.sharedBatchNorms == true && retrainedReport.totalIterations > 0)
+        _ = try InferenceModel(retrained)
         // Without retraining, the task batch norms (on by default for residual networks) still
         // renormalise the task-specific layers above the merge; without them those keep the
         // original weights.

@@ -105,11 +105,13 @@ public struct ZipOptions: Sendable {
     /// neurons stay folded, so the trunk is still computed once per image. nil: on for residual
     /// networks (trained with batch norms, which `mtz train` folds on export), off for chains.
     public var taskBatchNorms: Bool?
-    /// Shared batch norms: with task batch norms, once every normalised hidden layer is fully shared
-    /// its neurons get a batch norm too while retraining, trained with every task's mini-batch
-    /// running through the trunk as one batch (`TrainingOptions.jointBatches`), so that its
-    /// statistics are those of all tasks' images, which is what the folded trunk serves. nil: on
-    /// whenever task batch norms are.
+    /// Shared batch norms: with task batch norms, the shared neurons of every normalised hidden layer
+    /// get one batch norm for all tasks while retraining, started as the identity and folded back
+    /// afterwards. Every task's mini-batch runs through the network as one batch
+    /// (`TrainingOptions.jointBatches`) and its statistics pool each task's images through that
+    /// task's own path — what the folded shared weights serve (shared rows that read task-specific
+    /// inputs differ by task: `Operation.batchNorm` with one input per task). nil: on whenever task
+    /// batch norms are.
     public var sharedBatchNorms: Bool?
     /// Mini-batches per task that calibrate the task batch norms' statistics before each retraining
     /// (with momentum 0.1 the previous statistics are forgotten after about 50).

@@ -90,7 +90,7 @@ public struct ZipReport: Sendable, Codable {
     public var temperature: Float? = nil
     /// True when the task-specific neurons kept batch norms while retraining (`ZipOptions.taskBatchNorms`).
     public var taskBatchNorms: Bool? = nil
-    /// True when a fully shared trunk kept batch norms while retraining (`ZipOptions.sharedBatchNorms`).
+    /// True when shared neurons kept batch norms while retraining (`ZipOptions.sharedBatchNorms`).
     public var sharedBatchNorms: Bool? = nil
     public var tasks: [String]
     /// Validation error of each original network.

@@ -67,7 +67,7 @@ public final class Zipper {
     private let distillation: Float
     /// Whether task-specific neurons keep a batch norm while retraining (`options.taskBatchNorms` or its default).
     private let taskBatchNorms: Bool
-    /// Whether a fully shared trunk keeps batch norms while retraining (`options.sharedBatchNorms` or its default).
+    /// Whether shared neurons keep batch norms while retraining (`options.sharedBatchNorms` or its default).
     private let sharedBatchNorms: Bool
     /// Each task's retraining images, with its original network's outputs when distilling
     /// (computed on first use).
@@ -635,18 +635,22 @@ public final class Zipper {
     /// Joint retraining of the current state: one mini-batch per task per iteration, summed losses;
     /// the trained weights go back into the state. Task-specific neurons with a normalisation keep
     /// their batch norm while training (`ZipState.lowered(normalizing:)`): its statistics are first
-    /// calibrated on each task's data, and it is folded back into the state afterwards. Once every
-    /// normalised layer is fully shared (`sharedBatchNorms`), its shared neurons keep one batch norm
-    /// instead, and every task's mini-batch runs through the trunk as one batch. With no
-    /// iterations, that calibration and fold is all that happens.
+    /// calibrated on each task's data, and it is folded back into the state afterwards. Once a
+    /// normalised layer shares neurons (`sharedBatchNorms`), they keep one batch norm for all tasks,
+    /// whose statistics pool every task's images through that task's own path: every task's
+    /// mini-batch then runs through the network as one batch, each task's own batch norms counting
+    /// only its images. With no iterations, that calibration and fold is all that happens.
     /// - Returns: the deployable model of the retrained state.
     /// - Throws: `Divergence` if the loss or the folded weights are not finite (the state is unchanged).
     private func retrainOnce(iterations: Int, learningRate: Float, progress: (Int) -> Void) throws -> Model {
         let joint = normalizesSharedly(state)
         // Shared batch norms start as the identity: at the trunk's present statistics over all
-        // tasks' images (each task's measured, pooled by the lowering).
+        // tasks' images. A fully shared trunk measures them per task (pooled by the lowering); with
+        // partly shared layers, whose shared rows are several nodes per task, the calibration below
+        // measures them and the batch norms are then set to pass them through.
         let normalized = state.layers.indices.filter { !state.layers[$0].normalization.isEmpty }
-        let start = joint ? try measured(state, layers: Set(normalized)) : state
+        let fullyShared = normalized.allSatisfy { state.layers[$0].sharedCount == state.layers[$0].outCount }
+        let start = joint && fullyShared ? try measured(state, layers: Set(normalized)) : state
         let (lowered, map) = try start.lowered(normalizing: true, sharedBatchNorms: joint)
         if iterations == 0, map.normalizations.isEmpty { return lowered }
         let trainable = try TrainableModel(lowered)
@@ -655,6 +659,9 @@ public final class Zipper {
             momentum: options.momentum, weightDecay: options.weightDecay, seed: options.seed, jointBatches: joint))
         let data = try taskData()
         if !map.normalizations.isEmpty { try trainer.calibrateBatchNorms(data, batches: options.calibrationBatches) }
+        if joint, !fullyShared {
+            for rows in map.normalizations where rows.tasks.count > 1 { trainable.startAtIdentity(batchNorm: rows.node) }
+        }
         if iterations > 0, injectedDivergences > 0 {
             injectedDivergences -= 1
             throw Divergence()
@@ -684,11 +691,10 @@ public final class Zipper {
         return result
     }
 
-    /// Whether retraining `zip` keeps shared batch norms: `sharedBatchNorms` is on and every
-    /// normalised layer is fully shared.
+    /// Whether retraining `zip` keeps shared batch norms: `sharedBatchNorms` is on and a normalised
+    /// layer shares neurons.
     private func normalizesSharedly(_ zip: ZipState) -> Bool {
-        let normalized = zip.layers.filter { !$0.normalization.isEmpty }
-        return sharedBatchNorms && !normalized.isEmpty && normalized.allSatisfy { $0.sharedCount == $0.outCount }
+        sharedBatchNorms && zip.layers.contains { !$0.normalization.isEmpty && $0.sharedCount > 0 }
     }
 
     /// Sets every hidden layer's normalisation (`ZipOptions.taskBatchNorms`) to the statistics of its

@@ -33,10 +33,17 @@ struct LoweredGraph {
     /// Appends a training batch norm of `rows` over `x` with parameters `gamma` and `beta`.
     mutating func addBatchNorm(_ name: String, layer: String, x: ValueRef, gamma: [Float], beta: [Float],
                                rows: LoweringMap.NormalizedRows) -> ValueRef {
+        addBatchNorm(name, layer: layer, inputs: [x], gamma: gamma, beta: beta, rows: rows)
+    }
+
+    /// Appends a training batch norm of `rows` over `inputs`: one value, or one per task for a
+    /// batch norm shared by the tasks (`Operation.batchNorm`).
+    mutating func addBatchNorm(_ name: String, layer: String, inputs: [ValueRef], gamma: [Float], beta: [Float],
+                               rows: LoweringMap.NormalizedRows) -> ValueRef {
         let source = LoweringMap.Source(layer: rows.layer, tasks: rows.tasks, rows: rows.rows, inputChannels: 0..<0, kind: .normalization)
         let g = addWeight("\(name).gamma", shape: [gamma.count], values: gamma, source: source)
         let b = addWeight("\(name).beta", shape: [beta.count], values: beta, source: source)
-        let out = add(name, layer: layer, .batchNorm(scale: g, shift: b), [x])
+        let out = add(name, layer: layer, .batchNorm(scale: g, shift: b), inputs)
         var entry = rows
         (entry.node, entry.gamma, entry.beta) = (out.node, g, b)
         normalizations.append(entry)

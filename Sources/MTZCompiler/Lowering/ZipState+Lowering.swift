@@ -157,6 +157,50 @@ extension ZipState {
                     s = graph.add("\(name)/shared/act", layer: name, .activation(layer.activation), [s])
                 }
                 for t in tasks.indices { result[t].shared = s }
+            } else if sharedBatchNorms, !layer.normalization.isEmpty {
+                // The shared rows differ by task (a task-specific input, inter weights or residual):
+                // their linear outputs go through one batch norm shared by the tasks, each task's
+                // images read from its own (`Operation.batchNorm` with one input per task); the
+                // residual and the activation come after it.
+                var linear: [ValueRef] = []
+                if !hasSpecific {
+                    for (t, task) in tasks.enumerated() {
+                        linear.append(dense("\(name)/\(task.name)/shared", rows: k, x: values[t].shared!, weight: mergedWeight!,
+                                            bias: mergedBias, activation: .none))
+                    }
+                } else {
+                    var partials = [ValueRef?](repeating: nil, count: tasks.count)
+                    if let mergedWeight, let common {
+                        let p = dense("\(name)/partial", rows: k, x: common, weight: mergedWeight, bias: nil, activation: .none)
+                        partials = partials.map { _ in p }
+                    } else if let mergedWeight {
+                        for (t, task) in tasks.enumerated() {
+                            partials[t] = dense("\(name)/\(task.name)/shared/partial", rows: k, x: values[t].shared!, weight: mergedWeight,
+                                                bias: nil, activation: .none)
+                        }
+                    }
+                    for (t, task) in tasks.enumerated() {
+                        let inter = weight("\(task.name).inter.weight", task: t, owners: [t], rows: 0..<k, channels: layout.specificRange)
+                        linear.append(dense("\(name)/\(task.name)/shared", rows: k, x: values[t].specific!, weight: inter,
+                                            bias: mergedBias, activation: .none, addend: partials[t]))
+                    }
+                }
+                let pooled = layer.pooledNormalization(rows: 0..<k)
+                let normalized = graph.addBatchNorm("\(name)/shared/bn", layer: name, inputs: linear, gamma: pooled.std, beta: pooled.mean,
+                                                    rows: LoweringMap.NormalizedRows(layer: l, tasks: allTasks, rows: 0..<k))
+                // Per sample, the batch norm's output is its task's value: one node serves every task.
+                if let skip = addend.flatMap(commonShared) {
+                    let s = graph.add("\(name)/shared/add", layer: name, .add(layer.activation), [normalized, skip])
+                    for t in tasks.indices { result[t].shared = s }
+                } else if let addend {
+                    for (t, task) in tasks.enumerated() {
+                        result[t].shared = graph.add("\(name)/\(task.name)/shared/add", layer: name, .add(layer.activation), [normalized, addend[t].shared!])
+                    }
+                } else {
+                    let s = layer.activation == .none ? normalized
+                        : graph.add("\(name)/shared/act", layer: name, .activation(layer.activation), [normalized])
+                    for t in tasks.indices { result[t].shared = s }
+                }
             } else if !hasSpecific, let common, let addendShared {
                 let s = dense("\(name)/shared", rows: k, x: common, weight: mergedWeight!, bias: mergedBias, activation: layer.activation,
                               addend: addendShared)

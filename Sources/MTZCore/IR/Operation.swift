@@ -155,6 +155,12 @@ public enum Operation: Sendable, Hashable, Codable {
     case softmax
     /// Per-channel `x·scale + shift` (a batch norm with statistics already folded in); folded into
     /// a preceding convolution or FC layer by `Model.optimized()` where possible.
+    ///
+    /// Training models only (MTZTraining reads it as a batch norm with learnable gamma and beta):
+    /// with several inputs, one per task in the model's task order and all of one shape, it is one
+    /// batch norm shared by the tasks — each sample of a batch reads the input of the task it
+    /// belongs to, and the statistics pool every task's samples. Inference has no task per sample,
+    /// so the runtime refuses such a node.
     case batchNorm(scale: Int, shift: Int)
 
     /// Short lower-case op name for listings.

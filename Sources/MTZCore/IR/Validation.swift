@@ -244,7 +244,11 @@ extension Model {
             return ins[0]
 
         case .batchNorm(let scale, let shift):
-            try arity(1...1)
+            // Several inputs: a training model's batch norm shared by tasks (one input per task).
+            try arity(1...64)
+            if let other = ins.first(where: { $0 != ins[0] }) {
+                throw ModelError("node '\(node.name)': a batch norm's inputs differ in shape (\(ins[0]) and \(other))")
+            }
             try weight(scale, of: node, shape: [ins[0].channels], role: "scale")
             try weight(shift, of: node, shape: [ins[0].channels], role: "shift")
             return ins[0]

@@ -56,6 +56,9 @@ struct GraphExporter {
         } catch {
             throw ONNXError(.invalidModel, "the model is not valid: \(error.message)")
         }
+        if let shared = model.nodes.first(where: { if case .batchNorm = $0.op { $0.inputs.count > 1 } else { false } }) {
+            throw ONNXError(.invalidModel, "node '\(shared.name)' is a batch norm shared by tasks (one input per task): it exists only while training")
+        }
     }
 
     mutating func run() -> Onnx_ModelProto {

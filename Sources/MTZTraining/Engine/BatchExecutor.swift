@@ -16,6 +16,14 @@ final class BatchExecutor {
     let capacity: Int
     /// Samples in the current batch (`1...capacity`); set before `forward`.
     var batch: Int
+    /// Per task (the model's task order): the samples of the current batch that are its images;
+    /// set with `batch`. A batch of one task's images gives it `0..<batch` and the others nothing.
+    var sampleRanges: [Range<Int>] = []
+    /// Per batch-norm node: the tasks whose samples its statistics count — those on whose path it
+    /// is (set by the trainer; a node not listed counts every sample). A batch norm with one input
+    /// per task (shared by them, see `Operation.batchNorm`) counts every task's samples, each read
+    /// from its task's input.
+    var batchNormTasks: [Int: [Int]] = [:]
     let isa: mtz_isa
     private let nodes: [Node]
     private let shapes: [ValueShape]
@@ -167,31 +175,52 @@ final class BatchExecutor {
         }
     }
 
+    /// The parts of batch-norm node `i`'s input its statistics count: per part, the value read and
+    /// its row range (rows are pixels of samples). One input: its rows of the tasks on the node's
+    /// path. One input per task: each task's rows of its own input.
+    private func batchNormParts(_ i: Int) -> [(ref: ValueRef, rows: Range<Int>)] {
+        let node = nodes[i]
+        let pixels = shapes[i].pixels
+        func rows(_ t: Int) -> Range<Int> {
+            let s = sampleRanges.indices.contains(t) ? sampleRanges[t] : 0..<0
+            return (s.lowerBound * pixels)..<(s.upperBound * pixels)
+        }
+        if node.inputs.count > 1 {
+            return node.inputs.enumerated().map { ($1, rows($0)) }.filter { !$0.rows.isEmpty }
+        }
+        guard let tasks = batchNormTasks[i] else { return [(node.inputs[0], 0..<(batch * pixels))] }
+        return tasks.map { (node.inputs[0], rows($0)) }.filter { !$0.rows.isEmpty }
+    }
+
     private func batchNormForward(_ i: Int, gamma: Int, beta: Int, out: UnsafeMutablePointer<Float>, training: Bool) {
         let node = nodes[i]
-        let (x, xs, channels) = view(node.inputs[0], in: values)
-        let rows = batch * shapes[i].pixels
+        let channels = shapes[i].channels
+        let parts = batchNormParts(i)
         var mean = [Float](repeating: 0, count: channels)
         var invStd = [Float](repeating: 0, count: channels)
-        if training {
+        let counted = parts.reduce(0) { $0 + $1.rows.count }
+        if training, counted > 0 {
             var sum = [Double](repeating: 0, count: channels)
             var sumSquares = [Double](repeating: 0, count: channels)
-            for r in 0..<rows {
-                let row = x + r * xs
-                for c in 0..<channels {
-                    let v = Double(row[c])
-                    sum[c] += v
-                    sumSquares[c] += v * v
+            for part in parts {
+                let (x, xs, _) = view(part.ref, in: values)
+                for r in part.rows {
+                    let row = x + r * xs
+                    for c in 0..<channels {
+                        let v = Double(row[c])
+                        sum[c] += v
+                        sumSquares[c] += v * v
+                    }
                 }
             }
-            let n = Double(rows)
+            let n = Double(counted)
             let m = Float(model.batchNormMomentum)
             for c in 0..<channels {
                 let mu = sum[c] / n
                 let variance = max(0, sumSquares[c] / n - mu * mu)
                 mean[c] = Float(mu)
                 invStd[c] = 1 / Float(variance + Double(model.batchNormEpsilon)).squareRoot()
-                let unbiased = rows > 1 ? variance * n / (n - 1) : variance
+                let unbiased = counted > 1 ? variance * n / (n - 1) : variance
                 model.runningMean[i]![c] = (1 - m) * model.runningMean[i]![c] + m * Float(mu)
                 model.runningVariance[i]![c] = (1 - m) * model.runningVariance[i]![c] + m * Float(unbiased)
             }
@@ -202,6 +231,7 @@ final class BatchExecutor {
                 mean[c] = model.runningMean[i]![c]
                 invStd[c] = 1 / (model.runningVariance[i]![c] + model.batchNormEpsilon).squareRoot()
             }
+            if training { (batchMean[i], batchInvStd[i]) = (mean, invStd) }
         }
         let g = model.values[gamma], b = model.values[beta]
         var scale = [Float](repeating: 0, count: channels)
@@ -210,7 +240,18 @@ final class BatchExecutor {
             scale[c] = g[c] * invStd[c]
             shift[c] = b[c] - mean[c] * scale[c]
         }
-        mtz_scale_shift(isa, rows, channels, x, xs, scale, shift, out, channels)
+        if node.inputs.count == 1 {
+            // Rows outside the counted parts (other tasks' samples) are normalised alike; nothing
+            // downstream of them reaches their task's loss.
+            let (x, xs, _) = view(node.inputs[0], in: values)
+            mtz_scale_shift(isa, batch * shapes[i].pixels, channels, x, xs, scale, shift, out, channels)
+        } else {
+            for part in parts {
+                let (x, xs, _) = view(part.ref, in: values)
+                mtz_scale_shift(isa, part.rows.count, channels, x + part.rows.lowerBound * xs, xs, scale, shift,
+                                out + part.rows.lowerBound * channels, channels)
+            }
+        }
     }
 
     // MARK: - Backward
@@ -451,20 +492,25 @@ final class BatchExecutor {
         mtz_gemm(isa, batch, inFeatures, out, dz, out, packedW, dx, dxs, 1, MTZ_ACT_NONE)
     }
 
+    /// Batch-norm backward over the rows its statistics counted (`batchNormParts`): the rows of
+    /// other tasks' samples get no gradient (their output reaches no loss of theirs).
     private func batchNormBackward(_ i: Int, gamma: Int, beta: Int, dy: UnsafeMutablePointer<Float>) {
-        let node = nodes[i]
-        let r = node.inputs[0]
-        let (x, xs, channels) = view(r, in: values)
-        let rows = batch * shapes[i].pixels
+        let channels = shapes[i].channels
+        let parts = batchNormParts(i)
+        let counted = parts.reduce(0) { $0 + $1.rows.count }
+        guard counted > 0 else { return }
         let mean = batchMean[i]!, invStd = batchInvStd[i]!
         var sumDy = [Double](repeating: 0, count: channels)
         var sumDyXhat = [Double](repeating: 0, count: channels)
-        for row in 0..<rows {
-            let xr = x + row * xs, g = dy + row * channels
-            for c in 0..<channels {
-                let xhat = (xr[c] - mean[c]) * invStd[c]
-                sumDy[c] += Double(g[c])
-                sumDyXhat[c] += Double(g[c] * xhat)
+        for part in parts {
+            let (x, xs, _) = view(part.ref, in: values)
+            for row in part.rows {
+                let xr = x + row * xs, g = dy + row * channels
+                for c in 0..<channels {
+                    let xhat = (xr[c] - mean[c]) * invStd[c]
+                    sumDy[c] += Double(g[c])
+                    sumDyXhat[c] += Double(g[c] * xhat)
+                }
             }
         }
         model.gradients[gamma].withUnsafeMutableBufferPointer { dg in
@@ -473,10 +519,8 @@ final class BatchExecutor {
         model.gradients[beta].withUnsafeMutableBufferPointer { db in
             for c in 0..<channels { db[c] += Float(sumDy[c]) }
         }
-        guard needsGradient(r) else { return }
-        let (dx, dxs, _) = view(r, in: grads)
         let g = model.values[gamma]
-        let n = Float(rows)
+        let n = Float(counted)
         var k1 = [Float](repeating: 0, count: channels)
         var k2 = [Float](repeating: 0, count: channels)
         var k3 = [Float](repeating: 0, count: channels)
@@ -485,11 +529,15 @@ final class BatchExecutor {
             k2[c] = Float(sumDy[c]) / n
             k3[c] = Float(sumDyXhat[c]) / n
         }
-        for row in 0..<rows {
-            let xr = x + row * xs, gr = dy + row * channels, d = dx + row * dxs
-            for c in 0..<channels {
-                let xhat = (xr[c] - mean[c]) * invStd[c]
-                d[c] += k1[c] * (gr[c] - k2[c] - xhat * k3[c])
+        for part in parts where needsGradient(part.ref) {
+            let (x, xs, _) = view(part.ref, in: values)
+            let (dx, dxs, _) = view(part.ref, in: grads)
+            for row in part.rows {
+                let xr = x + row * xs, gr = dy + row * channels, d = dx + row * dxs
+                for c in 0..<channels {
+                    let xhat = (xr[c] - mean[c]) * invStd[c]
+                    d[c] += k1[c] * (gr[c] - k2[c] - xhat * k3[c])
+                }
             }
         }
     }

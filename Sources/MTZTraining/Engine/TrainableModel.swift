@@ -60,6 +60,16 @@ public final class TrainableModel {
         return (mean, variance)
     }
 
+    /// Sets the gamma and beta of batch-norm node `node` so that at its running statistics it
+    /// passes its input through (gamma = √(variance + ε), beta = mean); nothing for another node.
+    public func startAtIdentity(batchNorm node: Int) {
+        guard case .batchNorm(let gamma, let beta) = structure.nodes[node].op, let mean = runningMean[node],
+              let variance = runningVariance[node] else { return }
+        values[gamma] = variance.map { ($0 + batchNormEpsilon).squareRoot() }
+        values[beta] = mean
+        version += 1
+    }
+
     /// Number of trainable values.
     public var parameterCount: Int { values.reduce(0) { $0 + $1.count } }
 

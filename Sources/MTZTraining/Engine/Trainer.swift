@@ -14,8 +14,10 @@ public struct TrainingOptions: Sendable {
     /// Runs the tasks' mini-batches of an iteration through the network as one batch, so that a
     /// batch norm shared by the tasks normalises with statistics over every task's images (which is
     /// what its folded running statistics describe). Each task's loss is still taken on its own
-    /// images only. Every batch norm must then be on every task's path; nodes of one task compute
-    /// on the other tasks' images too, and their gradient from those images is zero.
+    /// images only. Nodes of one task compute on the other tasks' images too; their gradient from
+    /// those images is zero, and a batch norm on only some tasks' paths counts only those tasks'
+    /// images in its statistics. A batch norm with one input per task (`Operation.batchNorm`)
+    /// normalises each task's images as they come out of that task's input.
     public var jointBatches: Bool
 
     /// Creates options; the defaults train LeNet-scale networks well with SGD.
@@ -87,6 +89,8 @@ public final class Trainer {
     /// Every task's steps, for `jointBatches`.
     private let jointSteps: [Int]
     private var labelBuffer: [Int32]
+    /// Task name → its index in the model's task order.
+    private let taskIndex: [String: Int]
     /// The teacher's rows of the current batch (distillation).
     private var teacherBuffer: [Float] = []
 
@@ -119,14 +123,18 @@ public final class Trainer {
         logitNodes = logits
         stepsByTask = steps
         jointSteps = options.jointBatches ? executor.steps(for: Array(logits.values)) : []
-        if options.jointBatches {
-            for (i, node) in model.structure.nodes.enumerated() {
-                guard case .batchNorm = node.op else { continue }
-                if let task = steps.keys.sorted().first(where: { !steps[$0]!.contains(i) }) {
-                    throw TrainingError.invalidOption("joint batches need every batch norm on every task's path, but '\(node.name)' is not on task '\(task)''s")
-                }
+        // A batch norm's statistics count the samples of the tasks on whose path it is: in a joint
+        // batch, a task's own batch norm sees only its task's images. One shared by the tasks (one
+        // input per task) reads each task's samples from that task's input.
+        let tasks = model.structure.tasks
+        for (i, node) in model.structure.nodes.enumerated() {
+            guard case .batchNorm = node.op else { continue }
+            guard node.inputs.count == 1 || node.inputs.count == tasks.count else {
+                throw TrainingError.invalidOption("batch norm '\(node.name)' has \(node.inputs.count) inputs: one, or one per task (\(tasks.count))")
             }
+            executor.batchNormTasks[i] = tasks.indices.filter { steps[tasks[$0].name]!.contains(i) }
         }
+        taskIndex = Dictionary(uniqueKeysWithValues: tasks.enumerated().map { ($1.name, $0) })
         labelBuffer = [Int32](repeating: 0, count: capacity)
     }
 
@@ -234,7 +242,7 @@ public final class Trainer {
         for _ in 0..<batches {
             let parts = tasks.map { name in
                 let images = data[name]!.images
-                return (images, (0..<options.batchSize).map { _ in Int(random.next() % UInt64(images.count)) })
+                return (name, images, (0..<options.batchSize).map { _ in Int(random.next() % UInt64(images.count)) })
             }
             if options.jointBatches {
                 load(parts)
@@ -260,7 +268,7 @@ public final class Trainer {
         var start = 0
         while start < images.count {
             let count = min(options.batchSize, images.count - start)
-            load([(images, Array(start..<(start + count)))])
+            load([(task, images, Array(start..<(start + count)))])
             executor.forward(steps, training: false)
             let (l, right) = labelBuffer.withUnsafeBufferPointer {
                 SoftmaxCrossEntropy.evaluate(logits: executor.output(logits), labels: $0.baseAddress!, batch: count, classes: classes, gradient: nil)
@@ -303,15 +311,17 @@ public final class Trainer {
         }
     }
 
-    /// Normalises the images of each part, back to back, into the executor's input and their labels
-    /// into `labelBuffer`; the batch is all of them.
-    private func load(_ parts: [(images: LabeledImages, indices: [Int])]) {
+    /// Normalises the images of each part (a task's), back to back, into the executor's input and
+    /// their labels into `labelBuffer`; the batch is all of them, each part its task's samples.
+    private func load(_ parts: [(task: String, images: LabeledImages, indices: [Int])]) {
         let spec = model.structure.input
         let scale = 1 / (255 * spec.std[0])
         let offset = spec.mean[0] / spec.std[0]
         let input = executor.inputPointer
         var s = 0
-        for (images, indices) in parts {
+        executor.sampleRanges = [Range<Int>](repeating: 0..<0, count: model.structure.tasks.count)
+        for (task, images, indices) in parts {
+            executor.sampleRanges[taskIndex[task]!] = s..<(s + indices.count)
             let size = images.rows * images.cols
             images.pixels.withUnsafeBufferPointer { pixels in
                 for index in indices {
@@ -332,14 +342,14 @@ public final class Trainer {
     private func accumulateGradients(_ batches: [(task: String, indices: [Int])], data: [String: TaskData]) -> [(loss: Double, correct: Int)] {
         guard options.jointBatches else {
             return batches.map { batch in
-                load([(data[batch.task]!.images, batch.indices)])
+                load([(batch.task, data[batch.task]!.images, batch.indices)])
                 executor.forward(stepsByTask[batch.task]!, training: true)
                 let result = taskLoss(batch.task, data: data[batch.task]!, indices: batch.indices, offset: 0)
                 executor.backward(stepsByTask[batch.task]!, lossNodes: [logitNodes[batch.task]!])
                 return result
             }
         }
-        load(batches.map { (data[$0.task]!.images, $0.indices) })
+        load(batches.map { ($0.task, data[$0.task]!.images, $0.indices) })
         executor.forward(jointSteps, training: true)
         var offset = 0
         var results: [(loss: Double, correct: Int)] = []
