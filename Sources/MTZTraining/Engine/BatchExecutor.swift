@@ -19,11 +19,14 @@ final class BatchExecutor {
     /// Per task (the model's task order): the samples of the current batch that are its images;
     /// set with `batch`. A batch of one task's images gives it `0..<batch` and the others nothing.
     var sampleRanges: [Range<Int>] = []
-    /// Per batch-norm node: the tasks whose samples its statistics count — those on whose path it
-    /// is (set by the trainer; a node not listed counts every sample). A batch norm with one input
-    /// per task (shared by them, see `Operation.batchNorm`) counts every task's samples, each read
-    /// from its task's input.
-    var batchNormTasks: [Int: [Int]] = [:]
+    /// Per node: the tasks on whose path it is (set by the trainer; a node not listed serves every
+    /// task). With several tasks' samples in a batch, a node computes only its tasks' samples (from
+    /// the first to the last of them), and a batch norm's statistics count only its tasks' samples.
+    /// A batch norm with one input per task (shared by them, see `Operation.batchNorm`) counts every
+    /// task's samples, each read from its task's input.
+    var nodeTasks: [Int: [Int]] = [:]
+    /// While a node is computed: its first sample; `batch` is then its number of samples.
+    private var offset = 0
     let isa: mtz_isa
     private let nodes: [Node]
     private let shapes: [ValueShape]
@@ -63,7 +66,8 @@ final class BatchExecutor {
     /// number of channels it reads.
     private func view(_ r: ValueRef, in tensors: [BatchTensor?]) -> (UnsafeMutablePointer<Float>, stride: Int, channels: Int) {
         let stride = shapes[r.node].channels
-        return (tensors[r.node]!.pointer + r.channelOffset, stride, r.channelCount ?? (stride - r.channelOffset))
+        return (tensors[r.node]!.pointer + offset * shapes[r.node].elementCount + r.channelOffset, stride,
+                r.channelCount ?? (stride - r.channelOffset))
     }
 
     private func tensor(_ i: Int, _ list: inout [BatchTensor?]) -> BatchTensor {
@@ -96,7 +100,24 @@ final class BatchExecutor {
     /// Runs `steps` on a batch whose input (`batch × inputSize` floats, normalised) is already in
     /// place via `inputPointer`. `training` selects batch statistics and dropout.
     func forward(_ steps: [Int], training: Bool) {
-        for i in steps where i != 0 { forwardNode(i, training: training) }
+        let full = batch
+        defer { (offset, batch) = (0, full) }
+        for i in steps where i != 0 {
+            guard let samples = window(i, batch: full) else { continue }
+            (offset, batch) = (samples.lowerBound, samples.count)
+            forwardNode(i, training: training)
+        }
+    }
+
+    /// The samples of a batch of `batch` that node `i` computes: those of the tasks on whose path
+    /// it is, from the first to the last; nil when none of its tasks has any. A batch norm computes
+    /// every sample (`batchNormParts` picks the rows its statistics count).
+    private func window(_ i: Int, batch: Int) -> Range<Int>? {
+        guard let tasks = nodeTasks[i], !sampleRanges.isEmpty else { return 0..<batch }
+        let ranges = tasks.map { sampleRanges.indices.contains($0) ? sampleRanges[$0] : 0..<0 }.filter { !$0.isEmpty }
+        guard let first = ranges.map(\.lowerBound).min(), let last = ranges.map(\.upperBound).max() else { return nil }
+        if case .batchNorm = nodes[i].op { return 0..<batch }
+        return first..<last
     }
 
     /// Where to write the normalised batch input.
@@ -104,8 +125,8 @@ final class BatchExecutor {
 
     private func forwardNode(_ i: Int, training: Bool) {
         let node = nodes[i]
-        let out = tensor(i, &values).pointer
         let shape = shapes[i]
+        let out = tensor(i, &values).pointer + offset * shape.elementCount
         let rows = batch * shape.pixels
         switch node.op {
         case .input:
@@ -167,7 +188,7 @@ final class BatchExecutor {
         dropoutMasks[i] = mask
         let keep = 1 / (1 - rate)
         let threshold = UInt64(Double(rate) * Double(1 << 32))
-        let m = mask.pointer
+        let m = mask.pointer + offset * shapes[i].elementCount
         for k in 0..<count {
             random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             m[k] = (random >> 32) < threshold ? 0 : keep
@@ -188,7 +209,7 @@ final class BatchExecutor {
         if node.inputs.count > 1 {
             return node.inputs.enumerated().map { ($1, rows($0)) }.filter { !$0.rows.isEmpty }
         }
-        guard let tasks = batchNormTasks[i] else { return [(node.inputs[0], 0..<(batch * pixels))] }
+        guard let tasks = nodeTasks[i] else { return [(node.inputs[0], 0..<(batch * pixels))] }
         return tasks.map { (node.inputs[0], rows($0)) }.filter { !$0.rows.isEmpty }
     }
 
@@ -261,7 +282,13 @@ final class BatchExecutor {
     /// *added* to `model.gradients`. Other gradient buffers are cleared first.
     func backward(_ steps: [Int], lossNodes: [Int]) {
         for i in steps where i != 0 && !lossNodes.contains(i) { tensor(i, &grads).zero(samples: batch) }
-        for i in steps.reversed() where i != 0 { backwardNode(i) }
+        let full = batch
+        defer { (offset, batch) = (0, full) }
+        for i in steps.reversed() where i != 0 {
+            guard let samples = window(i, batch: full) else { continue }
+            (offset, batch) = (samples.lowerBound, samples.count)
+            backwardNode(i)
+        }
     }
 
     private func needsGradient(_ r: ValueRef) -> Bool { r.node != 0 }
@@ -270,10 +297,10 @@ final class BatchExecutor {
         let node = nodes[i]
         let shape = shapes[i]
         let rows = batch * shape.pixels
-        let dy = grads[i]!.pointer
-        let y = values[i]!.pointer
+        let dy = grads[i]!.pointer + offset * shape.elementCount
+        let y = values[i]!.pointer + offset * shape.elementCount
         if let mask = dropoutMasks[i], model.dropout[i] != nil {
-            let m = mask.pointer
+            let m = mask.pointer + offset * shape.elementCount
             for k in 0..<(batch * shape.elementCount) { dy[k] *= m[k] }
         }
         switch node.op {

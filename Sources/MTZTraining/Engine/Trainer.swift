@@ -123,16 +123,15 @@ public final class Trainer {
         logitNodes = logits
         stepsByTask = steps
         jointSteps = options.jointBatches ? executor.steps(for: Array(logits.values)) : []
-        // A batch norm's statistics count the samples of the tasks on whose path it is: in a joint
-        // batch, a task's own batch norm sees only its task's images. One shared by the tasks (one
-        // input per task) reads each task's samples from that task's input.
+        // In a joint batch a node computes only the samples of the tasks on whose path it is, and a
+        // task's own batch norm counts only its task's images. One shared by the tasks (one input
+        // per task) reads each task's samples from that task's input.
         let tasks = model.structure.tasks
         for (i, node) in model.structure.nodes.enumerated() {
-            guard case .batchNorm = node.op else { continue }
-            guard node.inputs.count == 1 || node.inputs.count == tasks.count else {
+            if case .batchNorm = node.op, node.inputs.count != 1, node.inputs.count != tasks.count {
                 throw TrainingError.invalidOption("batch norm '\(node.name)' has \(node.inputs.count) inputs: one, or one per task (\(tasks.count))")
             }
-            executor.batchNormTasks[i] = tasks.indices.filter { steps[tasks[$0].name]!.contains(i) }
+            executor.nodeTasks[i] = tasks.indices.filter { steps[tasks[$0].name]!.contains(i) }
         }
         taskIndex = Dictionary(uniqueKeysWithValues: tasks.enumerated().map { ($1.name, $0) })
         labelBuffer = [Int32](repeating: 0, count: capacity)
