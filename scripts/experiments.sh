@@ -270,6 +270,7 @@ run ra-resnet-mnistxfashion-share0.875-lr0.003 ra "$rs" --share 0.875 --lr 0.003
 # was shared; the residual runs above that share neurons were made with that code and no longer
 # reproduce exactly). The defaults at 7/8 (which diverged at lr 0.01 before), 8/8 and 1/2.
 run pb-resnet-mnistxfashion-share0.875 pb "$rs" --share 0.875
+run pb-resnet-mnistxfashion-share0.875-seed2 pb "$rs" --share 0.875 --seed 2
 run pb-resnet-mnistxfashion-share1 pb "$rs" --share 1
 run pb-resnet-mnistxfashion-share0.5 pb "$rs" --share 0.5
 

@@ -24,9 +24,11 @@ extension ZipState {
     /// `normalization` compute their linear output (`L/<task>`, no activation, no residual), then a
     /// batch norm `L/<task>/bn` (gamma = the normalisation's std, beta = its mean: a training batch
     /// norm normalises them to what the task learned), then the residual add `L/<task>/add` or the
-    /// activation `L/<task>/act`. With `sharedBatchNorms` as well, shared rows computed once for every
-    /// task (`L/shared`) get one batch norm too, `L/shared/bn`, started from the tasks' normalisations
-    /// pooled (`Layer.pooledNormalization`): it is trained with every task's images in one batch
+    /// activation `L/<task>/act`. With `sharedBatchNorms` as well, the shared rows get one batch norm
+    /// for all tasks, `L/shared/bn`, started from the tasks' normalisations pooled
+    /// (`Layer.pooledNormalization`): over `L/shared` when they are computed once for every task, else
+    /// with one input per task (`L/<task>/shared`, linear; `Operation.batchNorm`), its output one
+    /// value for every task. It is trained with every task's images in one batch
     /// (`TrainingOptions.jointBatches`), so its statistics are those the folded rows serve.
     /// `LoweringMap.normalizations` lists these batch norms. Without `normalizing` (the default) the
     /// model is the deployable one.
@@ -141,6 +143,12 @@ extension ZipState {
         func dense(_ node: String, rows: Int, x: ValueRef, weight: Int, bias: Int?, activation: Activation, addend: ValueRef? = nil) -> ValueRef {
             graph.addDense(node, layer: name, conv: layer.conv, outputs: rows, x: x, weight: weight, bias: bias, activation: activation, addend: addend)
         }
+        /// What follows a batch norm `x` of rows named `node`: the residual add `skip` (with the
+        /// activation), or the activation alone.
+        func afterNormalization(_ x: ValueRef, node: String, skip: ValueRef?) -> ValueRef {
+            if let skip { return graph.add("\(node)/add", layer: name, .add(layer.activation), [x, skip]) }
+            return layer.activation == .none ? x : graph.add("\(node)/act", layer: name, .activation(layer.activation), [x])
+        }
 
         var result = [TaskValue](repeating: TaskValue(), count: tasks.count)
         if k > 0 {
@@ -149,13 +157,9 @@ extension ZipState {
             if !hasSpecific, let common, let addendShared, sharedBatchNorms, !layer.normalization.isEmpty {
                 let linear = dense("\(name)/shared", rows: k, x: common, weight: mergedWeight!, bias: mergedBias, activation: .none)
                 let pooled = layer.pooledNormalization(rows: 0..<k)
-                var s = graph.addBatchNorm("\(name)/shared/bn", layer: name, x: linear, gamma: pooled.std, beta: pooled.mean,
-                                           rows: LoweringMap.NormalizedRows(layer: l, tasks: allTasks, rows: 0..<k))
-                if let skip = addendShared {
-                    s = graph.add("\(name)/shared/add", layer: name, .add(layer.activation), [s, skip])
-                } else if layer.activation != .none {
-                    s = graph.add("\(name)/shared/act", layer: name, .activation(layer.activation), [s])
-                }
+                let normalized = graph.addBatchNorm("\(name)/shared/bn", layer: name, x: linear, gamma: pooled.std, beta: pooled.mean,
+                                                    rows: LoweringMap.NormalizedRows(layer: l, tasks: allTasks, rows: 0..<k))
+                let s = afterNormalization(normalized, node: "\(name)/shared", skip: addendShared)
                 for t in tasks.indices { result[t].shared = s }
             } else if sharedBatchNorms, !layer.normalization.isEmpty {
                 // The shared rows differ by task (a task-specific input, inter weights or residual):
@@ -188,17 +192,14 @@ extension ZipState {
                 let pooled = layer.pooledNormalization(rows: 0..<k)
                 let normalized = graph.addBatchNorm("\(name)/shared/bn", layer: name, inputs: linear, gamma: pooled.std, beta: pooled.mean,
                                                     rows: LoweringMap.NormalizedRows(layer: l, tasks: allTasks, rows: 0..<k))
-                // Per sample, the batch norm's output is its task's value: one node serves every task.
-                if let skip = addend.flatMap(commonShared) {
-                    let s = graph.add("\(name)/shared/add", layer: name, .add(layer.activation), [normalized, skip])
-                    for t in tasks.indices { result[t].shared = s }
-                } else if let addend {
+                // Per sample, the batch norm's output is its task's value: one node serves every task,
+                // and so does what follows it unless the residual differs by task.
+                if let addend, commonShared(addend) == nil {
                     for (t, task) in tasks.enumerated() {
-                        result[t].shared = graph.add("\(name)/\(task.name)/shared/add", layer: name, .add(layer.activation), [normalized, addend[t].shared!])
+                        result[t].shared = afterNormalization(normalized, node: "\(name)/\(task.name)/shared", skip: addend[t].shared!)
                     }
                 } else {
-                    let s = layer.activation == .none ? normalized
-                        : graph.add("\(name)/shared/act", layer: name, .activation(layer.activation), [normalized])
+                    let s = afterNormalization(normalized, node: "\(name)/shared", skip: addend.flatMap(commonShared))
                     for t in tasks.indices { result[t].shared = s }
                 }
             } else if !hasSpecific, let common, let addendShared {
@@ -253,11 +254,7 @@ extension ZipState {
                     let n = layer.normalization[t]
                     out = graph.addBatchNorm("\(name)/\(task.name)/bn", layer: name, x: out, gamma: Array(n.std[rows]), beta: Array(n.mean[rows]),
                                              rows: LoweringMap.NormalizedRows(layer: l, tasks: [t], rows: rows))
-                    if let skip = addend?[t].specific {
-                        out = graph.add("\(name)/\(task.name)/add", layer: name, .add(layer.activation), [out, skip])
-                    } else if layer.activation != .none {
-                        out = graph.add("\(name)/\(task.name)/act", layer: name, .activation(layer.activation), [out])
-                    }
+                    out = afterNormalization(out, node: "\(name)/\(task.name)", skip: addend?[t].specific)
                 }
                 result[t].specific = out
             }
