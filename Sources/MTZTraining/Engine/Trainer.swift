@@ -14,10 +14,10 @@ public struct TrainingOptions: Sendable {
     /// Runs the tasks' mini-batches of an iteration through the network as one batch, so that a
     /// batch norm shared by the tasks normalises with statistics over every task's images (which is
     /// what its folded running statistics describe). Each task's loss is still taken on its own
-    /// images only. Nodes of one task compute on the other tasks' images too; their gradient from
-    /// those images is zero, and a batch norm on only some tasks' paths counts only those tasks'
-    /// images in its statistics. A batch norm with one input per task (`Operation.batchNorm`)
-    /// normalises each task's images as they come out of that task's input.
+    /// images only. A node computes only the images of the tasks on whose path it is, so a batch norm
+    /// of one task's own neurons normalises with that task's images alone. A batch norm with one
+    /// input per task (`Operation.batchNorm`) normalises each task's images as they come out of that
+    /// task's input, with statistics over all of them.
     public var jointBatches: Bool
 
     /// Creates options; the defaults train LeNet-scale networks well with SGD.
