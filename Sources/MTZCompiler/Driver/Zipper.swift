@@ -223,9 +223,11 @@ public final class Zipper {
         var run = 0
         for l in hidden[resumed...] {
             let layer = state.layers[l]
-            func tell(_ phase: ZipProgress.Phase, _ iteration: Int = 0, _ iterations: Int = 0, _ errors: [String: Double] = [:]) {
+            func tell(_ phase: ZipProgress.Phase, _ iteration: Int = 0, _ iterations: Int = 0, _ errors: [String: Double] = [:],
+                      rates: (diverged: Float, next: Float)? = nil) {
                 progress(ZipProgress(layer: layer.name, layerIndex: l, layerCount: hidden.count, phase: phase,
-                                     iteration: iteration, iterations: iterations, errors: errors))
+                                     iteration: iteration, iterations: iterations, errors: errors,
+                                     divergedLearningRate: rates?.diverged, learningRate: rates?.next))
             }
             let budget = carried + Int((Double(options.iterations[layer.name] ?? ZipOptions.defaultIterations(layer: l, of: hidden.count))
                 * options.iterationScale).rounded())
@@ -241,12 +243,11 @@ public final class Zipper {
                 if let cached = checkpoints[key]?.pairing {
                     plan = cached
                 } else {
-                    plan = try pairing(layer: l, count: aligned ? k : max(k, maxCounts[l]), aligned: aligned, tell: tell)
+                    plan = try pairing(layer: l, count: aligned ? k : max(k, maxCounts[l]), aligned: aligned, tell: { tell($0, $1, $2, $3) })
                     if keep { checkpoints[key, default: Checkpoint(state: state, layers: layerReports, carried: 0, sharing: sharing)].pairing = plan }
                 }
-                let report = try zip(layer: l, plan: plan, count: k, aligned: aligned, iterations: budget, tell: tell) { from, to in
-                    progress(ZipProgress(layer: layer.name, layerIndex: l, layerCount: hidden.count, phase: .restarting, iteration: 0,
-                                         iterations: budget, errors: [:], divergedLearningRate: from, learningRate: to))
+                let report = try zip(layer: l, plan: plan, count: k, aligned: aligned, iterations: budget, tell: { tell($0, $1, $2, $3) }) {
+                    tell(.restarting, 0, budget, rates: ($0, $1))
                 }
                 layerReports.append(report)
                 run += report.iterations
@@ -259,14 +260,15 @@ public final class Zipper {
         let finalIterations = Int((Double(options.finalIterations) * options.iterationScale).rounded())
         if finalIterations > 0, !layerReports.isEmpty {
             let begin = DispatchTime.now().uptimeNanoseconds
-            func tell(_ phase: ZipProgress.Phase, _ iteration: Int, _ errors: [String: Double] = [:]) {
+            func tell(_ phase: ZipProgress.Phase, _ iteration: Int, _ errors: [String: Double] = [:],
+                      rates: (diverged: Float, next: Float)? = nil) {
                 progress(ZipProgress(layer: "final", layerIndex: hidden.count - 1, layerCount: hidden.count, phase: phase,
-                                     iteration: iteration, iterations: finalIterations, errors: errors))
+                                     iteration: iteration, iterations: finalIterations, errors: errors,
+                                     divergedLearningRate: rates?.diverged, learningRate: rates?.next))
             }
-            let (trained, rate) = try retrain(iterations: finalIterations, restarted: { from, to in
-                progress(ZipProgress(layer: "final", layerIndex: hidden.count - 1, layerCount: hidden.count, phase: .restarting, iteration: 0,
-                                     iterations: finalIterations, errors: [:], divergedLearningRate: from, learningRate: to))
-            }) { tell(.retraining, $0) }
+            let (trained, rate) = try retrain(iterations: finalIterations, restarted: { tell(.restarting, 0, rates: ($0, $1)) }) {
+                tell(.retraining, $0)
+            }
             tell(.validating, 0)
             let after = try validationError(of: trained)
             tell(.validating, finalIterations, after)

@@ -18,15 +18,24 @@ final class BatchExecutor {
     var batch: Int
     /// Per task (the model's task order): the samples of the current batch that are its images;
     /// set with `batch`. A batch of one task's images gives it `0..<batch` and the others nothing.
-    var sampleRanges: [Range<Int>] = []
+    var sampleRanges: [Range<Int>] = [] { didSet { plan = nil } }
     /// Per node: the tasks on whose path it is (set by the trainer; a node not listed serves every
     /// task). With several tasks' samples in a batch, a node computes only its tasks' samples (from
     /// the first to the last of them), and a batch norm's statistics count only its tasks' samples.
     /// A batch norm with one input per task (shared by them, see `Operation.batchNorm`) counts every
     /// task's samples, each read from its task's input.
-    var nodeTasks: [Int: [Int]] = [:]
+    var nodeTasks: [Int: [Int]] = [:] { didSet { plan = nil } }
     /// While a node is computed: its first sample; `batch` is then its number of samples.
     private var offset = 0
+    /// What `sampleRanges` and `nodeTasks` mean for a batch of `batch` samples, per node: the
+    /// samples it computes (`window`) and, for a batch norm, the rows its statistics count
+    /// (`batchNormParts`). Built by the first pass over a batch, reused by the others.
+    private struct Plan {
+        var batch: Int
+        var windows: [Range<Int>?]
+        var batchNormParts: [Int: [(ref: ValueRef, rows: Range<Int>)]]
+    }
+    private var plan: Plan?
     let isa: mtz_isa
     private let nodes: [Node]
     private let shapes: [ValueShape]
@@ -101,12 +110,23 @@ final class BatchExecutor {
     /// place via `inputPointer`. `training` selects batch statistics and dropout.
     func forward(_ steps: [Int], training: Bool) {
         let full = batch
+        let windows = currentPlan().windows
         defer { (offset, batch) = (0, full) }
         for i in steps where i != 0 {
-            guard let samples = window(i, batch: full) else { continue }
+            guard let samples = windows[i] else { continue }
             (offset, batch) = (samples.lowerBound, samples.count)
             forwardNode(i, training: training)
         }
+    }
+
+    /// The plan for the current batch (`batch` outside a pass is the whole batch).
+    private func currentPlan() -> Plan {
+        if let plan, plan.batch == batch { return plan }
+        var parts: [Int: [(ref: ValueRef, rows: Range<Int>)]] = [:]
+        for i in nodes.indices { if case .batchNorm = nodes[i].op { parts[i] = batchNormParts(i, batch: batch) } }
+        let made = Plan(batch: batch, windows: nodes.indices.map { window($0, batch: batch) }, batchNormParts: parts)
+        plan = made
+        return made
     }
 
     /// The samples of a batch of `batch` that node `i` computes: those of the tasks on whose path
@@ -199,7 +219,7 @@ final class BatchExecutor {
     /// The parts of batch-norm node `i`'s input its statistics count: per part, the value read and
     /// its row range (rows are pixels of samples). One input: its rows of the tasks on the node's
     /// path. One input per task: each task's rows of its own input.
-    private func batchNormParts(_ i: Int) -> [(ref: ValueRef, rows: Range<Int>)] {
+    private func batchNormParts(_ i: Int, batch: Int) -> [(ref: ValueRef, rows: Range<Int>)] {
         let node = nodes[i]
         let pixels = shapes[i].pixels
         func rows(_ t: Int) -> Range<Int> {
@@ -216,7 +236,7 @@ final class BatchExecutor {
     private func batchNormForward(_ i: Int, gamma: Int, beta: Int, out: UnsafeMutablePointer<Float>, training: Bool) {
         let node = nodes[i]
         let channels = shapes[i].channels
-        let parts = batchNormParts(i)
+        let parts = plan!.batchNormParts[i]!
         var mean = [Float](repeating: 0, count: channels)
         var invStd = [Float](repeating: 0, count: channels)
         let counted = parts.reduce(0) { $0 + $1.rows.count }
@@ -283,9 +303,10 @@ final class BatchExecutor {
     func backward(_ steps: [Int], lossNodes: [Int]) {
         for i in steps where i != 0 && !lossNodes.contains(i) { tensor(i, &grads).zero(samples: batch) }
         let full = batch
+        let windows = currentPlan().windows
         defer { (offset, batch) = (0, full) }
         for i in steps.reversed() where i != 0 {
-            guard let samples = window(i, batch: full) else { continue }
+            guard let samples = windows[i] else { continue }
             (offset, batch) = (samples.lowerBound, samples.count)
             backwardNode(i)
         }
@@ -523,7 +544,7 @@ final class BatchExecutor {
     /// other tasks' samples get no gradient (their output reaches no loss of theirs).
     private func batchNormBackward(_ i: Int, gamma: Int, beta: Int, dy: UnsafeMutablePointer<Float>) {
         let channels = shapes[i].channels
-        let parts = batchNormParts(i)
+        let parts = plan!.batchNormParts[i]!
         let counted = parts.reduce(0) { $0 + $1.rows.count }
         guard counted > 0 else { return }
         let mean = batchMean[i]!, invStd = batchInvStd[i]!
