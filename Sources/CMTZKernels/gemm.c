@@ -14,8 +14,9 @@
  *   MR-row tiles             — the microkernel call.
  * KC depends only on K and the ISA (never on M or N), so every output element is reduced in the same
  * order however a caller splits M or N across threads. Partial tiles at the M/N edges go to the
- * ISA's edge kernel where it has one (AVX-512: masked loads and stores), else they are computed into
- * an on-stack MR x NR buffer and only their valid part is copied to C; either way nothing outside
+ * ISA's edge kernel where it has one (AVX-512: only the tile's rows and 16-column vectors, with masked
+ * loads and stores), else they are computed into an on-stack MR x NR buffer and only their valid
+ * part is copied to C; either way nothing outside
  * C's described view is ever written. A single-row call (M == 1, fully connected layers) sends groups of
  * whole panels to a 1 x 64 row kernel where the ISA has one, instead of an MR-row kernel that would
  * compute the same row MR times.

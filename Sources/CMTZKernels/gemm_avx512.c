@@ -26,68 +26,68 @@ MTZ_AVX512 static inline __m512 mtz_act_clamp_avx512(__m512 x, mtz_activation ac
     return x;
 }
 
-/* The 7x32 tile, written once: `edge` (a compile-time constant in each caller below) selects the
- * version that loads and stores only rows [0, rows) and columns [0, cols) through AVX-512 masks, so
- * the driver needs no on-stack tile and copies for tiles cut by the M or N edge (LeNet-5's 20- and
- * 50-column layers are all edge tiles). Masked-off lanes are neither read nor written; the valid
- * elements see the same operations as in the full tile, so results are identical either way. */
+/* The 7x32 tile, written once for every shape a tile can take: `mr` rows (1...7) and `nv` vectors
+ * of 16 columns (1 or 2) are compile-time constants in each instantiation below, so the loops unroll
+ * and every accumulator stays in a register. The full tile is (7, 2). An edge tile (cut by the M or N
+ * edge: every tile of a layer with fewer than 32 outputs, the last rows of a weight gradient whose M
+ * is a layer's channel count) runs the instantiation that covers its `rows` and `cols` and nothing
+ * more — a 2-row, 8-column tile does 2 FMAs per k step, not the full tile's 14 — and loads and stores
+ * its last vector of each row through an AVX-512 mask, so there is no on-stack tile and copy.
+ * Masked-off lanes are neither read nor written; every valid element sees the same operations in the
+ * same order whichever instantiation computes it, so results are bitwise identical. */
 MTZ_AVX512 static inline __attribute__((always_inline)) void
-mtz_gemm_7x32_body(size_t rows, size_t cols, size_t kc, const float *a, size_t lda, const float *b,
-                   const float *bias, float *c, size_t ldc, int load_c, mtz_activation act, int edge) {
-    enum { MR = 7, NV = 2 /* vectors of 16 per row */ };
-    /* Rows past `rows` alias the last valid row (the full tile is only called with rows == MR from
-     * the driver's interior; an edge tile never stores them). */
+mtz_gemm_7x32_body(size_t mr, size_t nv, size_t cols, size_t kc, const float *a, size_t lda, const float *b,
+                   const float *bias, float *c, size_t ldc, int load_c, mtz_activation act) {
+    enum { MR = 7, NV = 2 /* vectors of 16 per row, at most */ };
     const float *ar[MR];
-    for (size_t i = 0; i < MR; i++) ar[i] = a + (i < rows ? i : rows - 1) * lda;
-    __mmask16 mask[NV] = {0xFFFF, 0xFFFF};
-    if (edge) {
-        mask[0] = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-        mask[1] = cols >= 32 ? 0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
-    }
+    for (size_t i = 0; i < mr; i++) ar[i] = a + i * lda;
+    __mmask16 mask[NV];
+    for (size_t v = 0; v < nv; v++)
+        mask[v] = cols >= 16 * (v + 1) ? 0xFFFF : (__mmask16)((1u << (cols - 16 * v)) - 1);
 
     __m512 init[NV], acc[MR][NV];
-    for (size_t v = 0; v < NV; v++) init[v] = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
-    for (size_t i = 0; i < MR; i++)
-        for (size_t v = 0; v < NV; v++) {
-            acc[i][v] = init[v];
-            if (load_c && (!edge || i < rows))
-                acc[i][v] = _mm512_add_ps(init[v], edge ? _mm512_maskz_loadu_ps(mask[v], c + i * ldc + 16 * v)
-                                                        : _mm512_loadu_ps(c + i * ldc + 16 * v));
-        }
+    for (size_t v = 0; v < nv; v++) init[v] = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
+    for (size_t i = 0; i < mr; i++)
+        for (size_t v = 0; v < nv; v++)
+            acc[i][v] = load_c ? _mm512_add_ps(init[v], _mm512_maskz_loadu_ps(mask[v], c + i * ldc + 16 * v)) : init[v];
 
     for (size_t p = 0; p < kc; p++) {
-        const __m512 b0 = _mm512_loadu_ps(b);
-        const __m512 b1 = _mm512_loadu_ps(b + 16);
+        __m512 bv[NV];
+        for (size_t v = 0; v < nv; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);
         b += 32;
-        for (size_t i = 0; i < MR; i++) {
+        for (size_t i = 0; i < mr; i++) {
             const __m512 av = _mm512_set1_ps(ar[i][p]);
-            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+            for (size_t v = 0; v < nv; v++) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
         }
     }
 
-    for (size_t i = 0; i < MR; i++) {
-        if (edge && i >= rows) break;
-        for (size_t v = 0; v < NV; v++) {
-            const __m512 r = mtz_act_clamp_avx512(acc[i][v], act);
-            if (edge) _mm512_mask_storeu_ps(c + i * ldc + 16 * v, mask[v], r);
-            else _mm512_storeu_ps(c + i * ldc + 16 * v, r);
-        }
-    }
-    if (act == MTZ_ACT_SIGMOID || act == MTZ_ACT_TANH)
-        mtz_act_rows_scalar(c, edge ? rows : MR, edge ? cols : 16 * NV, ldc, act);
+    for (size_t i = 0; i < mr; i++)
+        for (size_t v = 0; v < nv; v++)
+            _mm512_mask_storeu_ps(c + i * ldc + 16 * v, mask[v], mtz_act_clamp_avx512(acc[i][v], act));
+    if (act == MTZ_ACT_SIGMOID || act == MTZ_ACT_TANH) mtz_act_rows_scalar(c, mr, cols, ldc, act);
 }
 
 MTZ_AVX512 void mtz_f32_gemm_7x32_avx512(size_t rows, size_t kc, const float *a, size_t lda,
                                          const float *b, const float *bias, float *c, size_t ldc,
                                          int load_c, mtz_activation act) {
-    mtz_gemm_7x32_body(rows, 32, kc, a, lda, b, bias, c, ldc, load_c, act, 0);
+    (void)rows; /* always 7: the driver sends partial tiles to the edge kernel */
+    mtz_gemm_7x32_body(7, 2, 32, kc, a, lda, b, bias, c, ldc, load_c, act);
 }
 
 MTZ_AVX512 void mtz_f32_gemm_7x32_edge_avx512(size_t rows, size_t cols, size_t kc, const float *a, size_t lda,
                                               const float *b, const float *bias, float *c, size_t ldc,
                                               int load_c, mtz_activation act) {
-    mtz_gemm_7x32_body(rows, cols, kc, a, lda, b, bias, c, ldc, load_c, act, 1);
+#define MTZ_EDGE_ROWS(R)                                                                                  \
+    case R:                                                                                               \
+        if (cols > 16) mtz_gemm_7x32_body(R, 2, cols, kc, a, lda, b, bias, c, ldc, load_c, act);          \
+        else mtz_gemm_7x32_body(R, 1, cols, kc, a, lda, b, bias, c, ldc, load_c, act);                    \
+        break;
+    switch (rows) {
+        MTZ_EDGE_ROWS(1) MTZ_EDGE_ROWS(2) MTZ_EDGE_ROWS(3) MTZ_EDGE_ROWS(4) MTZ_EDGE_ROWS(5) MTZ_EDGE_ROWS(6)
+        MTZ_EDGE_ROWS(7)
+    default: break; /* the driver never sends 0 or more than MR rows */
+    }
+#undef MTZ_EDGE_ROWS
 }
 
 /*

@@ -11,14 +11,17 @@ struct BenchCommand: ParsableCommand {
             mtz bench MODEL --profile  the same plus every node's median time, GFLOP/s and share of the run.
             mtz bench --gemm 512       single-thread GFLOP/s of an N×N×N GEMM for every ISA this CPU runs, \
             next to the FMA peak measured by the same tool (a register-resident FMA loop).
+            mtz bench --gemm 12544x16x144   the same for an M×N×K GEMM (C[M][N] = A[M][K]·B[K][N] + bias): \
+            e.g. a layer's convolution as im2col GEMM (M = batch·pixels, N = output channels, \
+            K = input channels·kernel size), or its weight gradient (M = output channels, K = batch·pixels).
             """
     )
 
     @Argument(help: "The .mtz model file (omit with --gemm).")
     var model: String?
 
-    @Option(name: .long, parsing: .unconditional, help: "Benchmark an N×N×N GEMM instead of a model.")
-    var gemm: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Benchmark a GEMM instead of a model: N (N×N×N) or M×N×K, each 1...16384, M·N·K ≤ 4096³.")
+    var gemm: String?
 
     @Option(name: .long, help: "Comma-separated task names (default: all).")
     var tasks: String?
@@ -44,7 +47,7 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         if gemm == nil, model == nil { throw ValidationError("give a model, or --gemm N") }
         if gemm != nil, model != nil { throw ValidationError("give either a model or --gemm, not both") }
-        if let gemm, !(1...4096).contains(gemm) { throw ValidationError("--gemm must be in 1...4096") }
+        if let gemm, gemmShape(gemm) == nil { throw ValidationError("--gemm must be N or MxNxK, each in 1...16384 and M·N·K at most 4096³ (got '\(gemm)')") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256") }
         guard (1...1_000_000).contains(iterations) else { throw ValidationError("--iterations must be in 1...1000000") }
         guard (0...1_000_000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000000") }
@@ -54,15 +57,26 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let gemm { try runGEMM(size: gemm) } else { try runModel(model!) }
+        if let gemm { try runGEMM(gemmShape(gemm)!) } else { try runModel(model!) }
     }
 
-    private func runGEMM(size: Int) throws {
+    /// `N` or `MxNxK` (also with '×'), each in 1...16384 and M·N·K at most 4096³ (about a second
+    /// per run on one core).
+    private func gemmShape(_ text: String) -> (m: Int, n: Int, k: Int)? {
+        let sizes = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "x" || $0 == "×" }).map { Int($0) }
+        guard sizes.count == 1 || sizes.count == 3, sizes.allSatisfy({ $0.map { (1...16384).contains($0) } ?? false }) else { return nil }
+        let s = sizes.map { $0! }
+        let shape = s.count == 1 ? (m: s[0], n: s[0], k: s[0]) : (m: s[0], n: s[1], k: s[2])
+        return shape.m * shape.n * shape.k <= 4096 * 4096 * 4096 ? shape : nil
+    }
+
+    private func runGEMM(_ shape: (m: Int, n: Int, k: Int)) throws {
+        let (m, n, k) = shape
         var results: [KernelBenchmark.GEMMResult] = []
         for isa in KernelISA.supported {
             do {
-                let reps = max(3, min(50, Int(2e9 / (2 * Double(size) * Double(size) * Double(size)))))
-                results.append(try KernelBenchmark.gemm(isa: isa, m: size, n: size, k: size, repetitions: reps))
+                let reps = max(3, min(50, Int(2e9 / (2 * Double(m) * Double(n) * Double(k)))))
+                results.append(try KernelBenchmark.gemm(isa: isa, m: m, n: n, k: k, repetitions: reps))
             } catch {
                 throw report(error)
             }
@@ -71,7 +85,7 @@ struct BenchCommand: ParsableCommand {
             try printJSON(results)
             return
         }
-        print("GEMM \(size)x\(size)x\(size), 1 thread (best of runs; peak = register-resident FMA loop)")
+        print("GEMM \(m)x\(n)x\(k), 1 thread (best of runs; peak = register-resident FMA loop)")
         print(pad("isa", 8) + pad("tile", 8) + pad("GFLOP/s", 10, left: true) + pad("median", 10, left: true) + pad("peak", 10, left: true) + pad("of peak", 10, left: true))
         for r in results {
             print(pad(r.isa, 8) + pad("\(r.mr)x\(r.nr)", 8)

@@ -200,6 +200,13 @@ import Testing
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
         #expect(rows.contains { $0["isa"] as? String == "scalar" })
         for row in rows { #expect((row["peakGflops"] as? Double ?? 0) > 0) }
+
+        // M×N×K: the shape of a narrow layer's weight gradient (edge tiles in both M and N).
+        let shaped = try Self.mtz(["bench", "--gemm", "9x20x300", "--json"])
+        #expect(shaped.status == 0, "\(shaped.stderr)")
+        let shapedRows = try #require(try JSONSerialization.jsonObject(with: Data(shaped.stdout.utf8)) as? [[String: Any]])
+        #expect(!shapedRows.isEmpty)
+        for row in shapedRows { #expect(row["m"] as? Int == 9 && row["n"] as? Int == 20 && row["k"] as? Int == 300) }
     }
 
     @Test("bench on a model prints latency")
