@@ -14,7 +14,7 @@
  *   MR-row tiles             — the microkernel call.
  * KC depends only on K and the ISA (never on M or N), so every output element is reduced in the same
  * order however a caller splits M or N across threads. Partial tiles at the M/N edges go to the
- * ISA's edge kernel where it has one (AVX-512: only the tile's rows and 16-column vectors, with masked
+ * ISA's edge kernel where it has one (AVX-512 and AVX2: only the tile's rows and vectors, with masked
  * loads and stores), else they are computed into an on-stack MR x NR buffer and only their valid
  * part is copied to C; either way nothing outside
  * C's described view is ever written. A single-row call (M == 1, fully connected layers) sends groups of
@@ -73,10 +73,13 @@ static mtz_gemm_config mtz_gemm_config_with_rows(mtz_gemm_config cfg, mtz_gemm_r
 static mtz_gemm_config mtz_gemm_config_for(mtz_isa isa) {
     switch (isa) {
 #if MTZ_HAVE_X86
-    case MTZ_ISA_AVX2:
-        return mtz_gemm_config_with_rows(
+    case MTZ_ISA_AVX2: {
+        mtz_gemm_config cfg = mtz_gemm_config_with_rows(
             mtz_gemm_config_make(6, 16, mtz_isa_supported(isa) ? mtz_f32_gemm_6x16_avx2 : NULL),
             mtz_f32_gemm_1x64_avx2, 4);
+        if (cfg.kernel) cfg.edge_kernel = mtz_f32_gemm_6x16_edge_avx2;
+        return cfg;
+    }
     case MTZ_ISA_AVX512: {
         mtz_gemm_config cfg = mtz_gemm_config_with_rows(
             mtz_gemm_config_make(7, 32, mtz_isa_supported(isa) ? mtz_f32_gemm_7x32_avx512 : NULL),

@@ -3,7 +3,8 @@
  *
  * 6x16 tile: 12 ymm accumulators (6 rows x 2 vectors of 8 columns), 2 ymm for the B row, 1 for the
  * broadcast A value = 15 of 16 registers. Per k step: 2 B loads, 6 broadcasts, 12 FMAs, which keeps
- * both FMA pipes busy with enough independent chains to hide the 4-cycle FMA latency.
+ * both FMA pipes busy with enough independent chains to hide the 4-cycle FMA latency. Edge tiles
+ * (cut by the M or N edge) have their own kernel, sized to the tile.
  */
 #include "internal.h"
 
@@ -20,77 +21,71 @@ MTZ_AVX2 static inline __m256 mtz_act_clamp_avx2(__m256 x, mtz_activation act) {
     return x;
 }
 
+/* The 6x16 tile for every shape a tile can take, as in gemm_avx512.c: `mr` rows (1...6) and `nv`
+ * vectors of 8 columns (1 or 2) are compile-time constants in each instantiation, so the loops unroll
+ * into registers. The full tile is (6, 2) with plain loads and stores; an edge tile computes only its
+ * rows and vectors and reads and writes its columns through AVX masks (lanes off the mask are neither
+ * read nor written). Every valid element sees the same operations in the same order in every
+ * instantiation: results are bitwise identical. */
+MTZ_AVX2 static inline __attribute__((always_inline)) void
+mtz_gemm_6x16_body(size_t mr, size_t nv, int edge, size_t cols, size_t kc, const float *a, size_t lda,
+                   const float *b, const float *bias, float *c, size_t ldc, int load_c, mtz_activation act) {
+    enum { MR = 6, NV = 2 /* vectors of 8 per row, at most */ };
+    const float *ar[MR];
+    for (size_t i = 0; i < mr; i++) ar[i] = a + i * lda;
+    __m256i mask[NV];
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (size_t v = 0; v < nv; v++) mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cols - 8 * (int)v), lane);
+
+    __m256 init[NV], acc[MR][NV];
+    for (size_t v = 0; v < nv; v++) init[v] = bias ? _mm256_loadu_ps(bias + 8 * v) : _mm256_setzero_ps();
+    for (size_t i = 0; i < mr; i++)
+        for (size_t v = 0; v < nv; v++) {
+            acc[i][v] = init[v];
+            if (load_c)
+                acc[i][v] = _mm256_add_ps(init[v], edge ? _mm256_maskload_ps(c + i * ldc + 8 * v, mask[v])
+                                                        : _mm256_loadu_ps(c + i * ldc + 8 * v));
+        }
+
+    for (size_t p = 0; p < kc; p++) {
+        __m256 bv[NV];
+        for (size_t v = 0; v < nv; v++) bv[v] = _mm256_loadu_ps(b + 8 * v);
+        b += 16;
+        for (size_t i = 0; i < mr; i++) {
+            const __m256 av = _mm256_broadcast_ss(ar[i] + p);
+            for (size_t v = 0; v < nv; v++) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+        }
+    }
+
+    for (size_t i = 0; i < mr; i++)
+        for (size_t v = 0; v < nv; v++) {
+            const __m256 r = mtz_act_clamp_avx2(acc[i][v], act);
+            if (edge) _mm256_maskstore_ps(c + i * ldc + 8 * v, mask[v], r);
+            else _mm256_storeu_ps(c + i * ldc + 8 * v, r);
+        }
+    if (act == MTZ_ACT_SIGMOID || act == MTZ_ACT_TANH) mtz_act_rows_scalar(c, mr, cols, ldc, act);
+}
+
 MTZ_AVX2 void mtz_f32_gemm_6x16_avx2(size_t rows, size_t kc, const float *a, size_t lda,
                                      const float *b, const float *bias, float *c, size_t ldc,
                                      int load_c, mtz_activation act) {
-    /* Rows past `rows` alias the last valid row (their results land in the driver's edge buffer). */
-    const float *a0 = a;
-    const float *a1 = a + (rows > 1 ? 1 : rows - 1) * lda;
-    const float *a2 = a + (rows > 2 ? 2 : rows - 1) * lda;
-    const float *a3 = a + (rows > 3 ? 3 : rows - 1) * lda;
-    const float *a4 = a + (rows > 4 ? 4 : rows - 1) * lda;
-    const float *a5 = a + (rows > 5 ? 5 : rows - 1) * lda;
+    (void)rows; /* always 6: the driver sends partial tiles to the edge kernel */
+    mtz_gemm_6x16_body(6, 2, 0, 16, kc, a, lda, b, bias, c, ldc, load_c, act);
+}
 
-    __m256 init0 = _mm256_setzero_ps(), init1 = _mm256_setzero_ps();
-    if (bias) {
-        init0 = _mm256_loadu_ps(bias);
-        init1 = _mm256_loadu_ps(bias + 8);
+MTZ_AVX2 void mtz_f32_gemm_6x16_edge_avx2(size_t rows, size_t cols, size_t kc, const float *a, size_t lda,
+                                          const float *b, const float *bias, float *c, size_t ldc,
+                                          int load_c, mtz_activation act) {
+#define MTZ_EDGE_ROWS(R)                                                                                  \
+    case R:                                                                                               \
+        if (cols > 8) mtz_gemm_6x16_body(R, 2, 1, cols, kc, a, lda, b, bias, c, ldc, load_c, act);        \
+        else mtz_gemm_6x16_body(R, 1, 1, cols, kc, a, lda, b, bias, c, ldc, load_c, act);                 \
+        break;
+    switch (rows) {
+        MTZ_EDGE_ROWS(1) MTZ_EDGE_ROWS(2) MTZ_EDGE_ROWS(3) MTZ_EDGE_ROWS(4) MTZ_EDGE_ROWS(5) MTZ_EDGE_ROWS(6)
+    default: break; /* the driver never sends 0 or more than MR rows */
     }
-    __m256 c00 = init0, c01 = init1, c10 = init0, c11 = init1, c20 = init0, c21 = init1;
-    __m256 c30 = init0, c31 = init1, c40 = init0, c41 = init1, c50 = init0, c51 = init1;
-    if (load_c) {
-        c00 = _mm256_add_ps(c00, _mm256_loadu_ps(c + 0 * ldc));
-        c01 = _mm256_add_ps(c01, _mm256_loadu_ps(c + 0 * ldc + 8));
-        c10 = _mm256_add_ps(c10, _mm256_loadu_ps(c + 1 * ldc));
-        c11 = _mm256_add_ps(c11, _mm256_loadu_ps(c + 1 * ldc + 8));
-        c20 = _mm256_add_ps(c20, _mm256_loadu_ps(c + 2 * ldc));
-        c21 = _mm256_add_ps(c21, _mm256_loadu_ps(c + 2 * ldc + 8));
-        c30 = _mm256_add_ps(c30, _mm256_loadu_ps(c + 3 * ldc));
-        c31 = _mm256_add_ps(c31, _mm256_loadu_ps(c + 3 * ldc + 8));
-        c40 = _mm256_add_ps(c40, _mm256_loadu_ps(c + 4 * ldc));
-        c41 = _mm256_add_ps(c41, _mm256_loadu_ps(c + 4 * ldc + 8));
-        c50 = _mm256_add_ps(c50, _mm256_loadu_ps(c + 5 * ldc));
-        c51 = _mm256_add_ps(c51, _mm256_loadu_ps(c + 5 * ldc + 8));
-    }
-
-    for (size_t p = 0; p < kc; p++) {
-        const __m256 b0 = _mm256_loadu_ps(b);
-        const __m256 b1 = _mm256_loadu_ps(b + 8);
-        b += 16;
-        __m256 av;
-        av = _mm256_broadcast_ss(a0 + p);
-        c00 = _mm256_fmadd_ps(av, b0, c00);
-        c01 = _mm256_fmadd_ps(av, b1, c01);
-        av = _mm256_broadcast_ss(a1 + p);
-        c10 = _mm256_fmadd_ps(av, b0, c10);
-        c11 = _mm256_fmadd_ps(av, b1, c11);
-        av = _mm256_broadcast_ss(a2 + p);
-        c20 = _mm256_fmadd_ps(av, b0, c20);
-        c21 = _mm256_fmadd_ps(av, b1, c21);
-        av = _mm256_broadcast_ss(a3 + p);
-        c30 = _mm256_fmadd_ps(av, b0, c30);
-        c31 = _mm256_fmadd_ps(av, b1, c31);
-        av = _mm256_broadcast_ss(a4 + p);
-        c40 = _mm256_fmadd_ps(av, b0, c40);
-        c41 = _mm256_fmadd_ps(av, b1, c41);
-        av = _mm256_broadcast_ss(a5 + p);
-        c50 = _mm256_fmadd_ps(av, b0, c50);
-        c51 = _mm256_fmadd_ps(av, b1, c51);
-    }
-
-    _mm256_storeu_ps(c + 0 * ldc, mtz_act_clamp_avx2(c00, act));
-    _mm256_storeu_ps(c + 0 * ldc + 8, mtz_act_clamp_avx2(c01, act));
-    _mm256_storeu_ps(c + 1 * ldc, mtz_act_clamp_avx2(c10, act));
-    _mm256_storeu_ps(c + 1 * ldc + 8, mtz_act_clamp_avx2(c11, act));
-    _mm256_storeu_ps(c + 2 * ldc, mtz_act_clamp_avx2(c20, act));
-    _mm256_storeu_ps(c + 2 * ldc + 8, mtz_act_clamp_avx2(c21, act));
-    _mm256_storeu_ps(c + 3 * ldc, mtz_act_clamp_avx2(c30, act));
-    _mm256_storeu_ps(c + 3 * ldc + 8, mtz_act_clamp_avx2(c31, act));
-    _mm256_storeu_ps(c + 4 * ldc, mtz_act_clamp_avx2(c40, act));
-    _mm256_storeu_ps(c + 4 * ldc + 8, mtz_act_clamp_avx2(c41, act));
-    _mm256_storeu_ps(c + 5 * ldc, mtz_act_clamp_avx2(c50, act));
-    _mm256_storeu_ps(c + 5 * ldc + 8, mtz_act_clamp_avx2(c51, act));
-    if (act == MTZ_ACT_SIGMOID || act == MTZ_ACT_TANH) mtz_act_rows_scalar(c, 6, 16, ldc, act);
+#undef MTZ_EDGE_ROWS
 }
 
 /*

@@ -101,6 +101,9 @@ void mtz_f32_gemm_generic_scalar(size_t mr, size_t nr, size_t rows, size_t kc, c
 #if MTZ_HAVE_X86
 void mtz_f32_gemm_6x16_avx2(size_t rows, size_t kc, const float *a, size_t lda, const float *b,
                             const float *bias, float *c, size_t ldc, int load_c, mtz_activation act);
+void mtz_f32_gemm_6x16_edge_avx2(size_t rows, size_t cols, size_t kc, const float *a, size_t lda,
+                                 const float *b, const float *bias, float *c, size_t ldc, int load_c,
+                                 mtz_activation act);
 void mtz_f32_gemm_7x32_avx512(size_t rows, size_t kc, const float *a, size_t lda, const float *b,
                               const float *bias, float *c, size_t ldc, int load_c, mtz_activation act);
 void mtz_f32_gemm_7x32_edge_avx512(size_t rows, size_t cols, size_t kc, const float *a, size_t lda,

@@ -154,7 +154,7 @@ private func edgeGrid(_ isa: mtz_isa) -> [GEMMCase] {
     let mr = mtz_gemm_mr(isa), nr = mtz_gemm_nr(isa)
     // Every row count of a last tile (1 ..< MR as M % MR), and columns at the half-tile boundary
     // (AVX-512 edge tiles of at most 16 columns run on one vector per row).
-    let ms = Array(Set([1, mr - 1, mr, mr + 1, mr + 4, 2 * mr + 3, 3 * mr + 5, 37].filter { $0 >= 1 })).sorted()
+    let ms = Array(Set([1, 2, mr - 1, mr, mr + 1, mr + 4, 2 * mr + 3, 3 * mr + 5, 37].filter { $0 >= 1 })).sorted()
     let ns = Array(Set([1, nr / 2, nr / 2 + 1, nr - 1, nr, nr + 1, 2 * nr + 5, 100].filter { $0 >= 1 })).sorted()
     let ks = [0, 1, 2, 7, 64, 255, 300, 1000]
     var cases: [GEMMCase] = []
