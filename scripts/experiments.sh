@@ -16,8 +16,8 @@
 #   (ra) the automatic mode on the residual CNNs; (pb) shared batch norms on partly shared layers;
 #   (r) residual CNNs: MTZ against the baselines and a two-head residual network from scratch;
 #   (p) MTZ against each baseline image by image (McNemar's test, mtz eval --against).
-# About 10.7 h on two busy cores (the k runs ~1.2 h of it, the residual t and s runs ~3 h, the r runs ~2 h, the p runs ~25 min,
-# the residual automatic mode ~1.7 h, the pb runs ~45 min).
+# About 14 h on two busy cores (the k runs ~1.2 h of it, the residual t and s runs ~3 h, the r runs ~2 h, the p runs ~25 min,
+# the residual automatic mode ~3-4 h, the pb runs ~2.5 h).
 # Usage: scripts/experiments.sh [SCRATCH_DIR]   (default /tmp/mtz-experiments)
 # Needs the datasets (scripts/fetch-datasets.sh) and the shipped single-task models
 # (scripts/train-models.sh). Zipped models, logs, reports and evaluations go to SCRATCH_DIR; a run
@@ -261,7 +261,9 @@ run s-resnet-mnistxfashion-share0.5-distill s "$rs" --share 0.5
 run s-resnet-mnistxfashion-share0.5-lr0.01-seed2 s "$rs" --distill 0 --share 0.5 --lr 0.01 --shared-batch-norms --seed 2
 run s-resnet-mnistxfashion-share0.5-distill-seed2 s "$rs" --share 0.5 --seed 2
 # (ra) The automatic mode on the residual CNNs: a 0.5 pp budget per task, up to 5 candidates (the
-# defaults otherwise; about 1.7 h on a busy core).
+# defaults otherwise; about 1.7 h on a busy core with session 10's code, where its 7/8 candidate
+# diverged and ended the search; with the shared batch norms of session 11 every candidate trains,
+# and the five take 3-4 h on busy cores).
 run ra-resnet-mnistxfashion-auto0.5 ra "$rs" --max-error-increase 0.5
 # Its 7/8 candidate diverged at lr 0.01 (a fixed --share 0.875 ended in a numerical error); at 0.003:
 run ra-resnet-mnistxfashion-share0.875-lr0.003 ra "$rs" --share 0.875 --lr 0.003
@@ -273,6 +275,8 @@ run pb-resnet-mnistxfashion-share0.875 pb "$rs" --share 0.875
 run pb-resnet-mnistxfashion-share0.875-seed2 pb "$rs" --share 0.875 --seed 2
 run pb-resnet-mnistxfashion-share1 pb "$rs" --share 1
 run pb-resnet-mnistxfashion-share0.5 pb "$rs" --share 0.5
+run pb-resnet-mnistxfashion-share1-seed2 pb "$rs" --share 1 --seed 2
+run pb-resnet-mnistxfashion-share0.5-seed2 pb "$rs" --share 0.5 --seed 2
 
 # (r) Two residual CNNs fully zipped with task and shared batch norms at lr 0.01: MTZ against the
 # baselines of (c) at equal budgets — on the labels alone (the residual default until these runs)
