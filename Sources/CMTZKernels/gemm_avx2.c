@@ -91,7 +91,10 @@ mtz_gemm_6x16_body(size_t mr, size_t nv, int edge, size_t cols, size_t kc, const
 MTZ_AVX2 void mtz_f32_gemm_6x16_avx2(size_t rows, size_t kc, const float *a, size_t lda,
                                      const float *b, const float *bias, float *c, size_t ldc,
                                      int load_c, mtz_activation act) {
-    (void)rows; /* always 6: the driver sends partial tiles to the edge kernel */
+    if (rows < 6) { /* the driver sends partial tiles to the edge kernel; any other caller gets it too */
+        mtz_f32_gemm_6x16_edge_avx2(rows, 16, kc, a, lda, b, bias, c, ldc, load_c, act);
+        return;
+    }
     mtz_gemm_6x16_body(6, 2, 0, 16, kc, a, lda, b, bias, c, ldc, load_c, act);
 }
 

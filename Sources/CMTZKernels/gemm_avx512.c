@@ -70,7 +70,10 @@ mtz_gemm_7x32_body(size_t mr, size_t nv, size_t cols, size_t kc, const float *a,
 MTZ_AVX512 void mtz_f32_gemm_7x32_avx512(size_t rows, size_t kc, const float *a, size_t lda,
                                          const float *b, const float *bias, float *c, size_t ldc,
                                          int load_c, mtz_activation act) {
-    (void)rows; /* always 7: the driver sends partial tiles to the edge kernel */
+    if (rows < 7) { /* the driver sends partial tiles to the edge kernel; any other caller gets it too */
+        mtz_f32_gemm_7x32_edge_avx512(rows, 32, kc, a, lda, b, bias, c, ldc, load_c, act);
+        return;
+    }
     mtz_gemm_7x32_body(7, 2, 32, kc, a, lda, b, bias, c, ldc, load_c, act);
 }
 

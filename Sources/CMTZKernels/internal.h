@@ -72,7 +72,8 @@ static inline void mtz_tap_range(size_t o, size_t stride, size_t pad, size_t dil
  *   C tile = act(acc)                        (the driver passes MTZ_ACT_NONE except on the last block)
  * A rows past `rows` (1 <= rows <= MR) are never read: the kernel reuses the last valid row, and the
  * driver sends such tiles (and tiles past N) to an on-stack buffer, so the kernel always reads and
- * writes a full MR x NR tile at `c` with row stride ldc.
+ * writes a full MR x NR tile at `c` with row stride ldc. (An ISA with an edge kernel, below, gets
+ * partial tiles there instead; its tile kernel hands rows < MR to it and writes only those rows.)
  */
 typedef void (*mtz_gemm_ukernel)(size_t rows, size_t kc, const float *a, size_t lda, const float *b,
                                  const float *bias, float *c, size_t ldc, int load_c,
