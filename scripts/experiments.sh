@@ -265,7 +265,12 @@ run s-resnet-mnistxfashion-share0.5-distill-seed2 s "$rs" --share 0.5 --seed 2
 # diverged and ended the search; with the shared batch norms of session 11 every candidate trains,
 # and the five take 3-4 h on busy cores).
 run ra-resnet-mnistxfashion-auto0.5 ra "$rs" --max-error-increase 0.5
-# Its 7/8 candidate diverged at lr 0.01 (a fixed --share 0.875 ended in a numerical error); at 0.003:
+# Its fifth and last candidate as a fixed zip (the search's choice in session 12's run; ~30 min on a
+# free core; its test errors against the originals: `mtz eval ZIP --against PACKED`, PACKED from
+# `mtz pack Models/resnet-mnist-s1.mtz Models/resnet-fashion-s1.mtz`):
+s78=0.875
+run ra5-resnet-mnistxfashion ra5 "$rs" --share "stem/conv=$s78,block1.1/conv=$s78,block1.2/conv=$s78,block2.1/conv=$s78,block2.2/conv=$s78,block2.shortcut/conv=$s78,block3.1/conv=1,block3.2/conv=1,block3.shortcut/conv=1"
+# Session 10's binary: its 7/8 candidate diverged at lr 0.01 (a fixed --share 0.875 ended in a numerical error); at 0.003:
 run ra-resnet-mnistxfashion-share0.875-lr0.003 ra "$rs" --share 0.875 --lr 0.003
 # (pb) Since session 11 (commit 6bf3a91) the shared neurons of every normalised layer keep one batch
 # norm for all tasks while retraining, partly shared layers too (before, only once the whole trunk

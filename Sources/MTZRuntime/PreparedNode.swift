@@ -119,7 +119,7 @@ struct WeightPacker {
     }
 
     /// Floats read in place from the mapped model file (fully connected weights, pre-packed
-    /// convolution weights).
+    /// convolution weights), or from the assembled weights the reader built (`WeightAssembly`).
     var mappedFloats: Int { inPlaceWeights.reduce(0) { $0 + ($1.copiedCount == 0 ? $1.count : 0) } }
 
     private var inPlaceWeights: [InPlaceWeights] { convolutions.joined().map(\.weights) + inPlaceCache.compactMap { $0 } }

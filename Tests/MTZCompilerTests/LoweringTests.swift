@@ -7,7 +7,7 @@ import Testing
 // MARK: - Fixtures
 
 /// Small seeded chain networks in deployment form (activations fused), one task each.
-private enum Chains {
+enum Chains {
     static func grayInput(_ size: Int, std: Float = 0.25) -> InputSpec {
         InputSpec(width: size, height: size, format: .gray, mean: [0.5], std: [std])
     }
@@ -50,7 +50,7 @@ private enum Chains {
 
 /// A naive per-task evaluation of the state: each task's full matrices, no splitting at all,
 /// following the units' links (inputs and residual addends).
-private func naiveOutputs(_ state: ZipState, input: [Float]) -> [String: [Float]] {
+func naiveOutputs(_ state: ZipState, input: [Float]) -> [String: [Float]] {
     var result: [String: [Float]] = [:]
     for (t, task) in state.tasks.enumerated() {
         let image = ReferenceTensor(shape: ValueShape(height: state.input.height, width: state.input.width, channels: state.input.channels), values: input)
@@ -88,14 +88,14 @@ private func naiveOutputs(_ state: ZipState, input: [Float]) -> [String: [Float]
 
 /// Shares `neurons` of `layer` in every task with the merged rows taken from task `source`'s own
 /// weights (the same neuron indices in every task).
-private func shareOwn(_ state: inout ZipState, layer: Int, neurons: [Int], source: Int = 0) throws {
+func shareOwn(_ state: inout ZipState, layer: Int, neurons: [Int], source: Int = 0) throws {
     let rows = state.inputColumns(layer: layer, task: source)
     let merged = Matrix(rows: neurons.count, cols: rows.cols, values: neurons.flatMap { rows.row($0) })
     try state.share(layer: layer, neurons: Array(repeating: neurons, count: state.tasks.count), merged: merged)
 }
 
 /// Shares neurons `neurons[t]` of each task, merged as the average of the tasks' own rows.
-private func shareAveraged(_ state: inout ZipState, layer: Int, neurons: [[Int]]) throws {
+func shareAveraged(_ state: inout ZipState, layer: Int, neurons: [[Int]]) throws {
     let rows = state.tasks.indices.map { state.inputColumns(layer: layer, task: $0) }
     let k = neurons[0].count, n = rows[0].cols
     var merged = Matrix(rows: k, cols: n)
@@ -108,14 +108,14 @@ private func shareAveraged(_ state: inout ZipState, layer: Int, neurons: [[Int]]
 }
 
 /// `count` distinct indices in `0..<range`, shuffled, from `seed`.
-private func someNeurons(_ count: Int, of range: Int, seed: UInt64) -> [Int] {
+func someNeurons(_ count: Int, of range: Int, seed: UInt64) -> [Int] {
     var rng = SeededRandom(seed: seed)
     var all = Array(0..<range)
     for i in stride(from: all.count - 1, to: 0, by: -1) { all.swapAt(i, rng.nextInt(below: i + 1)) }
     return Array(all.prefix(count))
 }
 
-private func expectClose(_ actual: [Float]?, _ expected: [Float]?, _ what: String, relative: Float = 1e-4,
+func expectClose(_ actual: [Float]?, _ expected: [Float]?, _ what: String, relative: Float = 1e-4,
                          sourceLocation: SourceLocation = #_sourceLocation) {
     guard let actual, let expected else {
         Issue.record("\(what): missing output", sourceLocation: sourceLocation)
@@ -224,9 +224,11 @@ private func refusal(_ body: () throws -> Void) -> String {
             let naiveOwn = naiveOutputs(own, input: input)
             let averagedOutputs = try ReferenceInterpreter.outputs(averagedModel, input: input)
             let naiveAveraged = naiveOutputs(averaged, input: input)
+            let deployed = try ReferenceInterpreter.outputs(try averaged.deployable(), input: input)
             for task in ["a", "b", "c"] {
                 expectClose(outputs[task], naiveOwn[task], "own merge, task \(task)")
                 expectClose(averagedOutputs[task], naiveAveraged[task], "averaged merge, task \(task)")
+                expectClose(deployed[task], naiveAveraged[task], "deployable, averaged merge, task \(task)")
             }
         }
     }
@@ -255,6 +257,9 @@ private func refusal(_ body: () throws -> Void) -> String {
             let naive = naiveOutputs(state, input: input)
             expectClose(outputs["a"], naive["a"], "task a")
             expectClose(outputs["b"], naive["b"], "task b")
+            let deployed = try ReferenceInterpreter.outputs(try state.deployable(), input: input)
+            expectClose(deployed["a"], naive["a"], "deployable, task a")
+            expectClose(deployed["b"], naive["b"], "deployable, task b")
         }
         // conv1 reads the image; conv2's shared input is conv1's shared block, pooled once.
         #expect(map.sharedInput[0] == [ValueRef(0), ValueRef(0)])
@@ -289,6 +294,9 @@ private func refusal(_ body: () throws -> Void) -> String {
         let naive = naiveOutputs(state, input: input)
         expectClose(outputs["digits"], naive["digits"], "digits")
         expectClose(outputs["fashion"], naive["fashion"], "fashion")
+        let deployed = try ReferenceInterpreter.outputs(try state.deployable(), input: input)
+        expectClose(deployed["digits"], naive["digits"], "deployable, digits")
+        expectClose(deployed["fashion"], naive["fashion"], "deployable, fashion")
     }
 
     @Test("residual networks: tied layers share the same neurons, the lowering matches a naive evaluation, retraining keeps the invariant",
@@ -340,6 +348,9 @@ private func refusal(_ body: () throws -> Void) -> String {
             let outputs = try ReferenceInterpreter.outputs(model, input: input)
             expectClose(outputs["a"], naive["a"], "a after \(names[l])")
             expectClose(outputs["b"], naive["b"], "b after \(names[l])")
+            let deployed = try ReferenceInterpreter.outputs(try state.deployable(), input: input)
+            expectClose(deployed["a"], naive["a"], "deployable, a after \(names[l])")
+            expectClose(deployed["b"], naive["b"], "deployable, b after \(names[l])")
             // A few joint training steps on the lowered model, absorbed back: the invariant holds.
             let trainable = try TrainableModel(model)
             let trainer = try Trainer(model: trainable, options: TrainingOptions(epochs: 1, batchSize: 8, learningRate: 0.05, seed: 1))

@@ -6,7 +6,7 @@ import Testing
 
 // MARK: - Fixtures and helpers
 
-private func seededValues(_ count: Int, seed: UInt64) -> [Float] {
+func seededValues(_ count: Int, seed: UInt64) -> [Float] {
     var g = SeededRandom(seed: seed)
     return (0..<count).map { _ in Float(Int(g.next() % 2001) - 1000) / 1000 }
 }
@@ -80,28 +80,28 @@ private func expectEqual(_ a: Model, _ b: Model) {
     }
 }
 
-private func u32(_ b: [UInt8], _ at: Int) -> UInt32 {
+func u32(_ b: [UInt8], _ at: Int) -> UInt32 {
     (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[at + $1]) << (8 * UInt32($1)) }
 }
-private func u64(_ b: [UInt8], _ at: Int) -> UInt64 {
+func u64(_ b: [UInt8], _ at: Int) -> UInt64 {
     (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[at + $1]) << (8 * UInt64($1)) }
 }
-private func put32(_ b: inout [UInt8], _ at: Int, _ v: UInt32) {
+func put32(_ b: inout [UInt8], _ at: Int, _ v: UInt32) {
     for i in 0..<4 { b[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(i))) }
 }
-private func put64(_ b: inout [UInt8], _ at: Int, _ v: UInt64) {
+func put64(_ b: inout [UInt8], _ at: Int, _ v: UInt64) {
     for i in 0..<8 { b[at + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) }
 }
 
 /// One section table entry as found in (well-formed) bytes.
-private struct Entry {
+struct Entry {
     var kind: String
     var entryOffset: Int
     var offset: Int
     var size: Int
 }
 
-private func entries(_ b: [UInt8]) -> [Entry] {
+func entries(_ b: [UInt8]) -> [Entry] {
     let count = Int(u32(b, 28)), table = Int(u64(b, 32))
     return (0..<count).map { i in
         let e = table + 32 * i
@@ -110,13 +110,13 @@ private func entries(_ b: [UInt8]) -> [Entry] {
     }
 }
 
-private func section(_ b: [UInt8], _ kind: String) -> Entry {
+func section(_ b: [UInt8], _ kind: String) -> Entry {
     entries(b).first { $0.kind == kind }!
 }
 
 /// Recomputes every CRC that can be recomputed (sections that lie inside the bytes, the table, the
 /// header), so that a corrupted file gets past the checksums and exercises the field checks.
-private func reseal(_ b: inout [UInt8]) {
+func reseal(_ b: inout [UInt8]) {
     guard b.count >= 64 else { return }
     let count = UInt64(u32(b, 28)), table = u64(b, 32)
     if count <= 64, table >= 64, table <= UInt64(b.count), count * 32 <= UInt64(b.count) - table {
@@ -133,7 +133,7 @@ private func reseal(_ b: inout [UInt8]) {
 }
 
 /// Decodes bytes that must be refused, and returns the error.
-private func refused(_ b: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> FormatError? {
+func refused(_ b: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> FormatError? {
     #expect(throws: FormatError.self, sourceLocation: sourceLocation) { try ModelFile.decode(b) }
 }
 

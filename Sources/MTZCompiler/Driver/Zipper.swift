@@ -107,7 +107,7 @@ public final class Zipper {
             let counts = fixedCounts()
             path = try zipAll(counts: counts, maxCounts: counts, progress: tell)
         }
-        var model = try path.state.lowered().0
+        var model = try path.state.deployable()
         model.metadata["producer"] = "mtz zip"
         model.metadata["description"] = "\(taskNames.joined(separator: " + ")) zipped by mtz zip (\(options.method.rawValue)): "
             + path.layers.map { "\($0.name) \($0.shared)/\($0.neurons)" }.joined(separator: ", ")

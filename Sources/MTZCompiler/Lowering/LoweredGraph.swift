@@ -30,6 +30,19 @@ struct LoweredGraph {
         return weights.count - 1
     }
 
+    /// The tensor `assembly` puts together from weights already added: the one part itself if
+    /// there is one, else a new tensor with the assembled values that came from `source`.
+    mutating func addAssembled(_ name: String, shape: [Int], _ assembly: WeightAssembly, source: LoweringMap.Source) -> Int {
+        if assembly.parts.count == 1 { return assembly.parts[0] }
+        let elements = shape.reduce(1, *)
+        let values = assembly.assemble(elementCount: elements) { weights[$0].values }
+        var tensor = WeightTensor(name: name, shape: shape, values: values)
+        tensor.assembly = assembly
+        weights.append(tensor)
+        sources.append(source)
+        return weights.count - 1
+    }
+
     /// Appends a training batch norm of `rows` over `x` with parameters `gamma` and `beta`.
     mutating func addBatchNorm(_ name: String, layer: String, x: ValueRef, gamma: [Float], beta: [Float],
                                rows: LoweringMap.NormalizedRows) -> ValueRef {

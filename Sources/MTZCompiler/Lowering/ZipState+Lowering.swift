@@ -60,12 +60,24 @@ extension ZipState {
         }
         let values = unitValues.last ?? imageValue
 
-        var heads: [TaskHead] = []
+        var logits: [ValueRef] = []
         for (t, task) in tasks.enumerated() {
-            guard values[t].shared == nil, let logits = values[t].specific else {
+            guard values[t].shared == nil, let value = values[t].specific else {
                 throw ModelError("task '\(task.name)': the head's output is not task-specific")
             }
-            let out = softmax ? graph.add("softmax/\(task.name)", layer: "softmax", .softmax, [logits]) : logits
+            logits.append(value)
+        }
+        let model = try withHeads(&graph, logits: logits)
+        return (model, LoweringMap(sources: graph.sources, sharedInput: sharedInput, specificInput: specificInput,
+                                   normalizations: graph.normalizations))
+    }
+
+    /// The model of `graph` with each task's head on its `logits` (through a softmax if the
+    /// networks end in one), validated.
+    func withHeads(_ graph: inout LoweredGraph, logits: [ValueRef]) throws(ModelError) -> Model {
+        var heads: [TaskHead] = []
+        for (task, value) in zip(tasks, logits) {
+            let out = softmax ? graph.add("softmax/\(task.name)", layer: "softmax", .softmax, [value]) : value
             heads.append(TaskHead(name: task.name, output: out.node, labels: task.labels, summary: task.summary))
         }
         let model = Model(input: input, nodes: graph.nodes, weights: graph.weights, tasks: heads, metadata: metadata)
@@ -74,8 +86,7 @@ extension ZipState {
         } catch {
             throw ModelError("lowering produced an invalid model (a bug): \(error.message)")
         }
-        return (model, LoweringMap(sources: graph.sources, sharedInput: sharedInput, specificInput: specificInput,
-                                   normalizations: graph.normalizations))
+        return model
     }
 
     /// Applies a pass-through op to every block, once for a block that is one node for all tasks.

@@ -2,7 +2,8 @@
 /// total, compared with running the single-task networks it stands for separately.
 ///
 /// "Separately" means: each task alone needs every node it depends on; a weight tensor read by the
-/// nodes of several tasks is stored once here but would be stored once per task there.
+/// nodes of several tasks is stored once here but would be stored once per task there. An assembled
+/// tensor (`WeightAssembly`) counts as the parts it is stored as.
 public struct ModelStatistics: Sendable, Codable {
     /// Sharing of one logical layer (`Node.layer`).
     public struct Layer: Sendable, Codable {
@@ -67,10 +68,11 @@ public struct ModelStatistics: Sendable, Codable {
                 stack.append(contentsOf: nodes[i].inputs.map(\.node))
             }
         }
-        // Which tasks read each weight tensor.
+        // Which tasks read each stored weight tensor (an assembled tensor is read through its parts).
+        let stored = nodes.map { n in n.op.weightIndices.flatMap { model.storedWeights(of: $0) } }
         var weightUsers = [Set<Int>](repeating: [], count: model.weights.count)
-        for (i, n) in nodes.enumerated() {
-            for w in n.op.weightIndices { weightUsers[w].formUnion(users[i]) }
+        for i in nodes.indices {
+            for w in stored[i] { weightUsers[w].formUnion(users[i]) }
         }
         let weightSize = model.weights.map(\.elementCount)
         let flops = nodes.indices.map { Self.flops(of: $0, in: model, shapes: shapes) }
@@ -97,6 +99,29 @@ public struct ModelStatistics: Sendable, Codable {
         self.flopsPerTask = flopsPerTask
         flopsSeparate = flopsPerTask.values.reduce(0, +)
 
+        // For a node computed for one task with an assembled weight: its output channels from row
+        // bands with a part other tasks read too, the shared neurons; what follows it channel by
+        // channel (pooling, activation, flatten) keeps them.
+        var sharedRows = [Int?](repeating: nil, count: nodes.count)
+        for (i, n) in nodes.enumerated() {
+            switch n.op {
+            case .conv2d, .fullyConnected:
+                guard let w = n.op.mainWeight, let a = model.weights[w].assembly else { continue }
+                var rows = 0
+                for (b, count) in a.rowBands.enumerated() {
+                    let band = a.parts[(b * a.channelBands.count)..<((b + 1) * a.channelBands.count)]
+                    if band.contains(where: { weightUsers[$0].count >= 2 }) { rows += count }
+                }
+                sharedRows[i] = rows
+            case .maxPool, .averagePool, .globalAveragePool, .activation, .flatten:
+                let x = n.inputs[0]
+                guard x.channelOffset == 0, x.channelCount == nil, let rows = sharedRows[x.node] else { continue }
+                sharedRows[i] = rows * (shapes[i].channels / shapes[x.node].channels)
+            default:
+                continue
+            }
+        }
+
         // Layers, in order of first appearance.
         var order: [String] = []
         var members: [String: [Int]] = [:]
@@ -119,7 +144,7 @@ public struct ModelStatistics: Sendable, Codable {
                 while let j = stack.popLast() {
                     guard seen.insert(j).inserted else { continue }
                     if users[j].count >= 2 { return true }
-                    if nodes[j].op.weightIndices.contains(where: { weightUsers[$0].count >= 2 }) { return true }
+                    if stored[j].contains(where: { weightUsers[$0].count >= 2 }) { return true }
                     stack.append(contentsOf: nodes[j].inputs.map(\.node).filter { inLayer.contains($0) })
                 }
                 return false
@@ -129,10 +154,17 @@ public struct ModelStatistics: Sendable, Codable {
             var specific: [String: Int] = [:]
             for (t, name) in taskNames.enumerated() {
                 for e in exits where users[e].contains(t) {
-                    if isShared(e) { shared[name, default: 0] += shapes[e].channels } else { specific[name, default: 0] += shapes[e].channels }
+                    if users[e].count == 1, let rows = sharedRows[e] {
+                        shared[name, default: 0] += rows
+                        specific[name, default: 0] += shapes[e].channels - rows
+                    } else if isShared(e) {
+                        shared[name, default: 0] += shapes[e].channels
+                    } else {
+                        specific[name, default: 0] += shapes[e].channels
+                    }
                 }
             }
-            let layerWeights = Set(ids.flatMap { nodes[$0].op.weightIndices })
+            let layerWeights = Set(ids.flatMap { stored[$0] })
             var layerOwn: [String: Int] = [:]
             for (t, name) in taskNames.enumerated() {
                 let p = layerWeights.reduce(0) { $0 + (weightUsers[$1] == [t] ? weightSize[$1] : 0) }

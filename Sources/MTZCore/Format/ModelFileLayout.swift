@@ -5,8 +5,12 @@ enum ModelFileLayout {
 
     /// The major version this code writes and reads. A reader refuses a file with a newer major.
     static let versionMajor: UInt16 = 1
-    /// The minor version this code writes. Minor versions only add optional sections.
-    static let versionMinor: UInt16 = 0
+    /// The minor version this code writes for a file without assembled tensors: 1.0, which every
+    /// 1.x reader reads.
+    static let versionMinorPlain: UInt16 = 0
+    /// The minor version of a file with an `ASMB` section (1.1). The section is marked required, so
+    /// a 1.0 reader refuses such a file by name instead of misreading it.
+    static let versionMinorAssemblies: UInt16 = 1
 
     /// Header flags understood by this reader (none are defined in 1.0; any set bit is refused).
     static let knownHeaderFlags: UInt32 = 0
@@ -114,6 +118,8 @@ struct SectionKind: Hashable, Sendable, CustomStringConvertible {
     static let tensorDirectory = SectionKind("TDIR")
     /// Raw tensor data, each tensor 64-byte aligned.
     static let tensorData = SectionKind("TDAT")
+    /// Weight tensors stored as assemblies of blocks of other tensors (`WeightAssembly`; 1.1).
+    static let weightAssemblies = SectionKind("ASMB")
     /// Reserved: packed weight variants keyed by a kernel fingerprint (not written yet).
     static let packedWeights = SectionKind("PACK")
 }

@@ -34,7 +34,7 @@ enum ModelReader {
         var found: [SectionEntry] = []
         for e in entries {
             switch e.kind {
-            case .metadata, .input, .graph, .tasks, .tensorDirectory, .tensorData:
+            case .metadata, .input, .graph, .tasks, .tensorDirectory, .tensorData, .weightAssemblies:
                 found.append(e)
             case .packedWeights:
                 // Packed variants are an optional cache of what loading would compute: never required.
@@ -67,7 +67,16 @@ enum ModelReader {
         let taskHeads = try tasks(&taskReader)
         var directoryReader = try reader(.tensorDirectory)
         let data = try reader(.tensorData)
-        let weights = try tensors(&directoryReader, data: data, owner: owner)
+        var (weights, unstored) = try tensors(&directoryReader, data: data, owner: owner)
+        if found.contains(where: { $0.kind == .weightAssemblies }) {
+            var r = try reader(.weightAssemblies)
+            try assemblies(&r, weights: &weights, unstored: &unstored)
+        }
+        if let (i, at) = unstored.min(by: { $0.key < $1.key }) {
+            let w = weights[i]
+            throw FormatError(.malformed, "tensor '\(w.name)' has shape \(w.shape) (\(4 * w.elementCount) bytes) but a byte size of 0 and no assembly",
+                              section: "\(SectionKind.tensorDirectory)", offset: at)
+        }
 
         let model = Model(input: inputSpec, nodes: nodes, weights: weights, tasks: taskHeads, metadata: meta)
         do {
@@ -363,12 +372,16 @@ enum ModelReader {
         return result
     }
 
-    static func tensors(_ r: inout ByteReader, data: ByteReader, owner: (any ByteRegionOwner)?) throws(FormatError) -> [WeightTensor] {
+    /// The tensors of the directory. A tensor with offset and byte size 0 is stored as an assembly
+    /// (`ASMB`): it comes back without values, listed in `unstored` with its byte-size field's offset.
+    static func tensors(_ r: inout ByteReader, data: ByteReader, owner: (any ByteRegionOwner)?) throws(FormatError)
+        -> (weights: [WeightTensor], unstored: [Int: Int]) {
         // name length + dtype + rank + reserved + offset + size
         let n = try r.count("tensor", limit: ModelLimits.maxWeights, minBytesEach: 24)
         let alignment = UInt64(ModelFileLayout.tensorAlignment)
         var result: [WeightTensor] = []
         result.reserveCapacity(n)
+        var unstored: [Int: Int] = [:]
         var previousEnd = UInt64(data.start)
         var previousName = "the start of the data section"
         for i in 0..<n {
@@ -398,6 +411,11 @@ enum ModelReader {
             let offsetAt = r.position
             let offset = try r.u64("the offset of tensor '\(name)'")
             let size = try r.u64("the byte size of tensor '\(name)'")
+            if offset == 0, size == 0 {
+                unstored[i] = offsetAt + 8
+                result.append(WeightTensor(name: name, shape: shape, values: []))
+                continue
+            }
             guard size == UInt64(4 * elements) else {
                 throw r.error(.malformed, "tensor '\(name)' has shape \(shape) (\(4 * elements) bytes) but a byte size of \(size)", at: offsetAt + 8)
             }
@@ -421,6 +439,76 @@ enum ModelReader {
             result.append(WeightTensor(name: name, shape: shape, values: values))
         }
         try r.expectEnd()
+        return (result, unstored)
+    }
+
+    /// Reads the `ASMB` section: each entry gives an unstored tensor its assembly and assembled
+    /// values, built in one `AssembledRegion` (they exist nowhere in the file).
+    static func assemblies(_ r: inout ByteReader, weights: inout [WeightTensor], unstored: inout [Int: Int]) throws(FormatError) {
+        // index + two band counts + at least one band each + one part
+        let n = try r.count("assembly", limit: weights.count, minBytesEach: 24)
+        var entries: [(index: Int, at: Int)] = []
+        for _ in 0..<n {
+            let at = r.position
+            let i = try r.int("the tensor index of an assembly")
+            guard i < weights.count else {
+                throw r.error(.malformed, "an assembly names tensor \(i), but the directory has \(weights.count)", at: at)
+            }
+            guard unstored.removeValue(forKey: i) != nil else {
+                throw r.error(.malformed, "tensor '\(weights[i].name)' has an assembly but is stored in the data section too, or has two assemblies", at: at)
+            }
+            let rows = weights[i].shape[0], elements = weights[i].elementCount
+            let rowBands = try bands(&r, "row band", limit: rows, tensor: weights[i].name)
+            let channelBands = try bands(&r, "channel band", limit: elements / rows, tensor: weights[i].name)
+            let partCount = rowBands.count * channelBands.count
+            guard 4 * partCount <= r.remaining else {
+                throw r.error(.truncated, "the assembly of tensor '\(weights[i].name)' needs \(partCount) parts, but only \(r.remaining) bytes remain")
+            }
+            var parts: [Int] = []
+            parts.reserveCapacity(partCount)
+            for _ in 0..<partCount { parts.append(try r.int("a part of the assembly of tensor '\(weights[i].name)'")) }
+            weights[i].assembly = WeightAssembly(rowBands: rowBands, channelBands: channelBands, parts: parts)
+            entries.append((i, at))
+        }
+        try r.expectEnd()
+        // Parts must be stored tensors: checked once every assembly is known. The assembled values
+        // are allocated, not mapped, so their total is bounded before any is built.
+        var total = 0
+        for (i, at) in entries {
+            let a = weights[i].assembly!
+            if let why = a.problem(rows: weights[i].shape[0], elementCount: weights[i].elementCount, partCount: { p in
+                p < weights.count && weights[p].assembly == nil && unstored[p] == nil ? weights[p].elementCount : nil
+            }) {
+                throw r.error(.malformed, "the assembly of tensor '\(weights[i].name)' \(why)", at: at)
+            }
+            total += weights[i].elementCount
+            guard total <= ModelLimits.maxAssembledElements else {
+                throw r.error(.limit, "assembled tensors up to '\(weights[i].name)' hold more than \(ModelLimits.maxAssembledElements) elements", at: at)
+            }
+        }
+        let (offsets, byteCount) = AssembledRegion.layout(entries.map { weights[$0.index].elementCount })
+        let region = AssembledRegion(byteCount: byteCount)
+        for ((i, _), offset) in zip(entries, offsets) {
+            let n = weights[i].elementCount
+            weights[i].assembly!.assemble(into: region.floats(at: offset, count: n)) { weights[$0].values }
+            weights[i].values = FloatStorage(owner: region, byteOffset: offset, count: n)
+        }
+    }
+
+    /// A `u32` band count (1...`limit`) and that many band sizes, each 1...`limit`.
+    private static func bands(_ r: inout ByteReader, _ what: String, limit: Int, tensor: String) throws(FormatError) -> [Int] {
+        let at = r.position
+        let n = try r.count("\(what) of tensor '\(tensor)'", limit: limit, minBytesEach: 4)
+        guard n >= 1 else { throw r.error(.malformed, "the assembly of tensor '\(tensor)' has no \(what)s", at: at) }
+        var result: [Int] = []
+        result.reserveCapacity(n)
+        for _ in 0..<n {
+            let b = try r.int("a \(what) of tensor '\(tensor)'")
+            guard (1...limit).contains(b) else {
+                throw r.error(.malformed, "the assembly of tensor '\(tensor)' has a \(what) of \(b) (1...\(limit) allowed)")
+            }
+            result.append(b)
+        }
         return result
     }
 

@@ -21,14 +21,31 @@ enum ModelWriter {
         ]
         // The directory holds absolute tensor offsets, which depend on where the data section lands;
         // its size does not, so place a draft first, then fill in the offsets.
-        let (dataBytes, relativeOffsets) = tensorData(model.weights)
+        let assembled = assembledTensors(model)
+        let (dataBytes, relativeOffsets) = tensorData(model.weights, assembled: assembled)
+        let directoryIndex = sections.count
         sections.append(Section(kind: .tensorDirectory, bytes: tensorDirectory(model.weights, offsets: relativeOffsets, base: 0)))
+        if assembled.contains(true) {
+            sections.append(Section(kind: .weightAssemblies, bytes: weightAssemblies(model.weights, assembled: assembled)))
+        }
+        let dataIndex = sections.count
         sections.append(Section(kind: .tensorData, bytes: dataBytes, alignment: ModelFileLayout.tensorAlignment))
-        let dataIndex = sections.count - 1
         sections += extraSections
         let dataStart = layout(sections).offsets[dataIndex]
-        sections[dataIndex - 1].bytes = tensorDirectory(model.weights, offsets: relativeOffsets, base: dataStart)
-        return assemble(sections)
+        sections[directoryIndex].bytes = tensorDirectory(model.weights, offsets: relativeOffsets, base: dataStart)
+        let minor = assembled.contains(true) ? ModelFileLayout.versionMinorAssemblies : ModelFileLayout.versionMinorPlain
+        return assemble(sections, versionMinor: minor)
+    }
+
+    /// Which tensors are stored as their assembly: those with one that reproduces their values
+    /// exactly (a tensor changed after it was assembled is stored as it is).
+    static func assembledTensors(_ model: Model) -> [Bool] {
+        model.weights.indices.map { i in
+            let w = model.weights[i]
+            guard let a = w.assembly, model.assemblyProblem(of: i) == nil else { return false }
+            let built = a.assemble(elementCount: w.elementCount) { model.weights[$0].values }
+            return w.values.withUnsafeBufferPointer { $0.elementsEqual(built) }
+        }
     }
 
     /// Where each section starts, and the total file size, when `sections` are placed in order after
@@ -45,7 +62,7 @@ enum ModelWriter {
     }
 
     /// A complete file: header, section table and the sections in order, with every CRC filled in.
-    static func assemble(_ sections: [Section]) -> [UInt8] {
+    static func assemble(_ sections: [Section], versionMinor: UInt16 = ModelFileLayout.versionMinorPlain) -> [UInt8] {
         let (offsets, fileSize) = layout(sections)
         var table = ByteWriter()
         for (s, offset) in zip(sections, offsets) {
@@ -59,7 +76,7 @@ enum ModelWriter {
         var w = ByteWriter()
         w.append(contentsOf: ModelFileLayout.magic)
         w.u16(ModelFileLayout.versionMajor)
-        w.u16(ModelFileLayout.versionMinor)
+        w.u16(versionMinor)
         w.u32(UInt32(0))                                   // flags
         w.u64(UInt64(fileSize))
         w.u32(ModelFileLayout.headerSize)
@@ -188,11 +205,16 @@ enum ModelWriter {
         return w.bytes
     }
 
-    /// The tensor data section and each tensor's offset inside it (multiples of 64).
-    static func tensorData(_ weights: [WeightTensor]) -> (bytes: [UInt8], offsets: [Int]) {
+    /// The tensor data section and each tensor's offset inside it (multiples of 64; nil for an
+    /// assembled tensor, which has no data of its own).
+    static func tensorData(_ weights: [WeightTensor], assembled: [Bool]) -> (bytes: [UInt8], offsets: [Int?]) {
         var w = ByteWriter()
-        var offsets: [Int] = []
-        for t in weights {
+        var offsets: [Int?] = []
+        for (t, isAssembled) in zip(weights, assembled) {
+            if isAssembled {
+                offsets.append(nil)
+                continue
+            }
             w.pad(toMultipleOf: ModelFileLayout.tensorAlignment)
             offsets.append(w.count)
             w.floats(t.values)
@@ -200,7 +222,8 @@ enum ModelWriter {
         return (w.bytes, offsets)
     }
 
-    static func tensorDirectory(_ weights: [WeightTensor], offsets: [Int], base: Int) -> [UInt8] {
+    /// The directory; an assembled tensor (offset nil) has offset and byte size 0.
+    static func tensorDirectory(_ weights: [WeightTensor], offsets: [Int?], base: Int) -> [UInt8] {
         var w = ByteWriter()
         w.u32(weights.count)
         for (t, offset) in zip(weights, offsets) {
@@ -209,8 +232,24 @@ enum ModelWriter {
             w.u8(UInt8(truncatingIfNeeded: t.shape.count))
             w.u16(UInt16(0))
             for d in t.shape { w.u32(d) }
-            w.u64(UInt64(base + offset))
-            w.u64(UInt64(4 * t.values.count))
+            w.u64(UInt64(offset.map { base + $0 } ?? 0))
+            w.u64(UInt64(offset == nil ? 0 : 4 * t.values.count))
+        }
+        return w.bytes
+    }
+
+    /// The `ASMB` section: for each tensor stored as its assembly, its index, bands and parts.
+    static func weightAssemblies(_ weights: [WeightTensor], assembled: [Bool]) -> [UInt8] {
+        var w = ByteWriter()
+        w.u32(assembled.filter { $0 }.count)
+        for (i, t) in weights.enumerated() where assembled[i] {
+            let a = t.assembly!
+            w.u32(i)
+            w.u32(a.rowBands.count)
+            for b in a.rowBands { w.u32(b) }
+            w.u32(a.channelBands.count)
+            for b in a.channelBands { w.u32(b) }
+            for p in a.parts { w.u32(p) }
         }
         return w.bytes
     }

@@ -40,6 +40,9 @@ public struct WeightTensor: Sendable {
     public var name: String
     public var shape: [Int]
     public var values: FloatStorage
+    /// How the tensor is stored when it is put together from blocks of other tensors (see
+    /// `WeightAssembly`); nil for a tensor stored as it is.
+    public var assembly: WeightAssembly?
 
     /// Creates a tensor; `values.count` must equal the product of `shape`.
     public init(name: String, shape: [Int], values: FloatStorage) {

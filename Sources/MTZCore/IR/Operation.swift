@@ -181,6 +181,15 @@ public enum Operation: Sendable, Hashable, Codable {
         }
     }
 
+    /// The weight matrix of a convolution or fully connected op (nil for other ops).
+    public var mainWeight: Int? {
+        switch self {
+        case .conv2d(let c): c.weight
+        case .fullyConnected(let f): f.weight
+        default: nil
+        }
+    }
+
     /// Indices of the weight tensors this op reads.
     public var weightIndices: [Int] {
         switch self {

@@ -15,6 +15,9 @@ public enum ModelLimits {
     public static let maxTotalValueElements = 1 << 30
     /// Maximum elements of one weight tensor (1 GiB of float32).
     public static let maxWeightElements = 1 << 28
+    /// Maximum elements of all assembled weight tensors together (1 GiB of float32): they are
+    /// built in memory when a model is read, and many can be built from the same stored parts.
+    public static let maxAssembledElements = 1 << 28
     /// Maximum input width or height.
     public static let maxInputExtent = 16384
     /// Maximum kernel extent, stride, dilation or padding of a window op.
@@ -47,6 +50,14 @@ extension Model {
             }
             guard count == w.values.count else {
                 throw ModelError("weight tensor '\(w.name)' has shape \(w.shape) but \(w.values.count) values")
+            }
+        }
+        var assembled = 0
+        for i in weights.indices where weights[i].assembly != nil {
+            if let why = assemblyProblem(of: i) { throw ModelError("weight tensor '\(weights[i].name)': its assembly \(why)") }
+            assembled += weights[i].elementCount
+            guard assembled <= ModelLimits.maxAssembledElements else {
+                throw ModelError("assembled weight tensors hold more than \(ModelLimits.maxAssembledElements) elements")
             }
         }
         var names = Set<String>()

@@ -52,7 +52,12 @@ extension Model {
                 n.op = node.op.remappingWeights { $0 + weightBase }
                 nodes.append(n)
             }
-            weights += m.weights.map { WeightTensor(name: "\(prefix)/\($0.name)", shape: $0.shape, values: $0.values) }
+            weights += m.weights.map { w in
+                var w = w
+                w.name = "\(prefix)/\(w.name)"
+                w.assembly?.remapParts { $0 + weightBase }
+                return w
+            }
             tasks += m.tasks.map { t in
                 var t = t
                 t.output = t.output == 0 ? 0 : t.output + nodeBase

@@ -93,7 +93,8 @@ extension Model {
         return (weights.count - 2, weights.count - 1)
     }
 
-    /// Removes nodes no task depends on (keeping the input node) and weights no node reads.
+    /// Removes nodes no task depends on (keeping the input node) and weights no node reads (the
+    /// parts of an assembled tensor that is read are kept).
     public func pruned() -> Model {
         var live = [Bool](repeating: false, count: nodes.count)
         var stack = tasks.map(\.output)
@@ -112,13 +113,20 @@ extension Model {
             kept.append(n)
         }
         var weightUsed = [Bool](repeating: false, count: weights.count)
-        for n in kept { for w in n.op.weightIndices { weightUsed[w] = true } }
+        for n in kept {
+            for w in n.op.weightIndices {
+                weightUsed[w] = true
+                // The parts an assembled tensor is stored as stay with it.
+                for p in weights[w].assembly?.parts ?? [] { weightUsed[p] = true }
+            }
+        }
         var newWeight = [Int](repeating: -1, count: weights.count)
         var keptWeights: [WeightTensor] = []
         for w in weights.indices where weightUsed[w] {
             newWeight[w] = keptWeights.count
             keptWeights.append(weights[w])
         }
+        for i in keptWeights.indices { keptWeights[i].assembly?.remapParts { newWeight[$0] } }
         for i in kept.indices { kept[i].op = kept[i].op.remappingWeights { newWeight[$0] } }
         var m = self
         m.nodes = kept

@@ -7,7 +7,8 @@ import MTZCore
 /// input spec — mean, std, colour format, resize — is recorded in the model's metadata properties,
 /// so `ONNXImporter` restores it). Spatial values are `[1, C, H, W]` and 1×1 feature vectors `[1, C]`.
 /// Every weight tensor becomes one initializer, however many nodes read it, so weights shared
-/// between tasks are stored once. Channel slices become `Slice`, a conv/FC addend an `Add` after the
+/// between tasks are stored once; an assembled tensor (a partly shared layer's matrix, see
+/// `WeightAssembly`) is `Concat` nodes over its parts' initializers. Channel slices become `Slice`, a conv/FC addend an `Add` after the
 /// `Conv`/`Gemm`, batch norm `Mul` + `Add`, and the IR's HWC-order flatten `Transpose` + `Flatten`.
 public enum ONNXExporter {
     /// The ONNX operator set version the exporter writes.
@@ -291,11 +292,18 @@ struct GraphExporter {
         case perChannel
     }
 
-    /// The initializer holding weight `index` in `form`, created once.
+    /// The initializer holding weight `index` in `form`, created once. An assembled tensor
+    /// (`WeightAssembly`) of a convolution or FC weight or of a bias is `Concat`s of its parts'
+    /// initializers, so a block several tasks' matrices hold is stored once here too.
     private mutating func initializer(_ index: Int, form: WeightForm) -> String {
         let key = "w\(index):\(form.rawValue)"
         if let name = derived[key] { return name }
         let w = model.weights[index]
+        if let assembly = w.assembly, form != .perChannel {
+            let name = assembled(w, assembly, form: form)
+            derived[key] = name
+            return name
+        }
         let name = unique(form == .plain || derived.keys.allSatisfy({ !$0.hasPrefix("w\(index):") }) ? w.name : "\(w.name).\(form.rawValue)")
         let values = w.values.array
         let tensor: Onnx_TensorProto
@@ -315,6 +323,45 @@ struct GraphExporter {
         graph.initializer.append(tensor)
         derived[key] = name
         return name
+    }
+
+    /// `Concat` nodes that build assembled tensor `w` from its parts' initializers in `form`: each
+    /// row band's cells along the channel axis, then the row bands along axis 0. The channel axis
+    /// is 1 in OIHW; a plain `[rows, M·C]` matrix is reshaped to `[rows, M, C]` around it.
+    private mutating func assembled(_ w: WeightTensor, _ a: WeightAssembly, form: WeightForm) -> String {
+        let rows = w.shape[0], c = a.channelBands.reduce(0, +), inner = w.elementCount / (rows * c)
+        let split3D = form == .plain && c > 1 && a.channelBands.count > 1
+        var bands: [String] = []
+        for (i, rb) in a.rowBands.enumerated() {
+            var cells = a.parts[(i * a.channelBands.count)..<((i + 1) * a.channelBands.count)].map { initializer($0, form: form) }
+            if split3D {
+                cells = zip(cells, a.channelBands).map { cell, cb in
+                    reshaped(cell, to: [rb, inner, cb], name: "\(w.name).cell")
+                }
+            }
+            if cells.count == 1 {
+                bands.append(cells[0])
+            } else {
+                let band = unique("\(w.name).band\(i)")
+                var node = makeNode("Concat", cells, [band], name: band)
+                node.attribute = [intAttribute("axis", form == .oihw ? 1 : 2)]
+                graph.node.append(node)
+                bands.append(band)
+            }
+        }
+        var name = unique(w.name)
+        var node = makeNode("Concat", bands, [name], name: name)
+        node.attribute = [intAttribute("axis", 0)]
+        graph.node.append(node)
+        if split3D { name = reshaped(name, to: [rows, inner * c], name: w.name + ".matrix") }
+        return name
+    }
+
+    /// A `Reshape` of `value` to `shape`.
+    private mutating func reshaped(_ value: String, to shape: [Int], name: String) -> String {
+        let out = unique(name)
+        graph.node.append(makeNode("Reshape", [value, intConstant(shape.map(Int64.init))], [out], name: out))
+        return out
     }
 
     private mutating func intConstant(_ values: [Int64]) -> String {
