@@ -83,5 +83,16 @@ import Testing
             expectClose(outputs["a"], naive["a"], "runtime, task a")
             expectClose(outputs["b"], naive["b"], "runtime, task b")
         }
+
+        // Pre-packed (`mtz prepack`), the assembled convolutions are mapped, not packed at load: the
+        // reader rebuilds exactly the values they were packed from.
+        let variants = try Prepacking.variants(for: model, isas: [.selected])
+        let plainFile = try temporaryTestFile("plain.mtz", bytes: bytes, folder: "mtz-deployment")
+        let packedFile = try temporaryTestFile("prepacked.mtz", bytes: try ModelFile.encode(model, packedWeights: variants), folder: "mtz-deployment")
+        let unpacked = try InferenceModel(contentsOf: plainFile), mapped = try InferenceModel(contentsOf: packedFile)
+        #expect(variants.count == 3)
+        #expect(mapped.packedWeightBytes == unpacked.packedWeightBytes - 4 * variants.reduce(0) { $0 + $1.values.count })
+        let input = RandomModels.input(for: read, seed: 5)
+        #expect(try mapped.makeSession().run(input: input) == unpacked.makeSession().run(input: input))
     }
 }
