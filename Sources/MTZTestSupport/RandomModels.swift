@@ -141,7 +141,7 @@ public enum RandomModels {
         return b.build(metadata: ["producer": "RandomModels.convNet(seed: \(seed))"])
     }
 
-    private static func rgb(width: Int, height: Int) -> InputSpec {
+    static func rgb(width: Int, height: Int) -> InputSpec {
         InputSpec(width: width, height: height, format: .rgb, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
     }
 }

@@ -14,9 +14,10 @@ struct ExportTests {
         ("everyOp", RandomModels.everyOp(seed: 7)),
         ("zippedTwoTask", RandomModels.zippedTwoTask(seed: 3)),
         ("demo", DemoModel.make()),
+        ("assembled", RandomModels.assembledTwoTask(seed: 5)),
     ]
 
-    @Test("export then import computes the same outputs", arguments: 0..<3)
+    @Test("export then import computes the same outputs", arguments: 0..<4)
     func roundTrip(index: Int) throws {
         let (name, model) = Self.models[index]
         let data = try ONNXExporter.export(model)
@@ -45,6 +46,16 @@ struct ExportTests {
         #expect(stored == model.weights.reduce(0) { $0 + $1.elementCount })
         #expect(proto.graph.output.map(\.name) == model.tasks.map(\.name))
         #expect(proto.opsetImport.first?.version == Int64(ONNXExporter.opsetVersion))
+    }
+
+    @Test("an assembled weight is Concat nodes over its blocks, each stored once")
+    func assembledWeights() throws {
+        let model = RandomModels.assembledTwoTask(seed: 5)
+        let proto = try Onnx_ModelProto(serializedBytes: try ONNXExporter.export(model))
+        let stored = proto.graph.initializer.filter { $0.dataType == 1 && !$0.name.hasPrefix("const.") }.reduce(0) { $0 + $1.rawData.count / 4 }
+        #expect(stored == model.weights.filter { $0.assembly == nil }.reduce(0) { $0 + $1.elementCount })
+        // Per task: conv weight (2 row bands + the rows), conv bias, fc weight (2 + 1), fc bias.
+        #expect(proto.graph.node.filter { $0.opType == "Concat" }.count == 2 * (3 + 1 + 3 + 1))
     }
 
     @Test("a weight read by two nodes stays one tensor through export and import")

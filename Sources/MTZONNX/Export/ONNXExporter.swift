@@ -8,8 +8,9 @@ import MTZCore
 /// so `ONNXImporter` restores it). Spatial values are `[1, C, H, W]` and 1×1 feature vectors `[1, C]`.
 /// Every weight tensor becomes one initializer, however many nodes read it, so weights shared
 /// between tasks are stored once; an assembled tensor (a partly shared layer's matrix, see
-/// `WeightAssembly`) is `Concat` nodes over its parts' initializers. Channel slices become `Slice`, a conv/FC addend an `Add` after the
-/// `Conv`/`Gemm`, batch norm `Mul` + `Add`, and the IR's HWC-order flatten `Transpose` + `Flatten`.
+/// `WeightAssembly`) is `Concat` nodes over its parts' initializers. Channel slices become `Slice`,
+/// a conv/FC addend an `Add` after the `Conv`/`Gemm`, batch norm `Mul` + `Add`, and the IR's
+/// HWC-order flatten `Transpose` + `Flatten`.
 public enum ONNXExporter {
     /// The ONNX operator set version the exporter writes.
     public static let opsetVersion = 13
