@@ -70,13 +70,10 @@ extension ZipState {
             layer.conv.map { [rows, $0.window.kernelH, $0.window.kernelW, channels] } ?? [rows, layout.taps * channels]
         }
         func block(_ suffix: String, task: Int, owners: [Int], rows: Range<Int>, channels: Range<Int>) -> Int {
-            graph.addWeight("\(name).\(suffix)", shape: shape(rows: rows.count, channels: channels.count),
-                            values: layout.gather(layer.weights[task], rows: rows, columns: layout.columns(channels)),
-                            source: LoweringMap.Source(layer: l, tasks: owners, rows: rows, inputChannels: channels, kind: .weight))
+            addWeightBlock(suffix, layer: l, layout: layout, task: task, owners: owners, rows: rows, channels: channels, into: &graph)
         }
         func bias(_ suffix: String, task: Int, owners: [Int], rows: Range<Int>) -> Int {
-            graph.addWeight("\(name).\(suffix)", shape: [rows.count], values: Array(layer.biases[task][rows]),
-                            source: LoweringMap.Source(layer: l, tasks: owners, rows: rows, inputChannels: 0..<0, kind: .bias))
+            addBiasBlock(suffix, layer: l, task: task, owners: owners, rows: rows, into: &graph)
         }
         func dense(_ node: String, x: ValueRef, weight: Int, bias: Int, addend: ValueRef?) -> ValueRef {
             graph.addDense(node, layer: name, conv: layer.conv, outputs: n, x: x, weight: weight, bias: bias,

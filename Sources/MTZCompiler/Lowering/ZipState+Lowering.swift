@@ -72,6 +72,26 @@ extension ZipState {
                                    normalizations: graph.normalizations))
     }
 
+    /// Adds the weight tensor `L.<suffix>` of rows `rows` × input channels `channels` (at every tap)
+    /// of `task`'s matrix of layer `l`, read by `owners`.
+    func addWeightBlock(_ suffix: String, layer l: Int, layout: NeuronLayout, task: Int, owners: [Int], rows: Range<Int>,
+                        channels: Range<Int>, into graph: inout LoweredGraph) -> Int {
+        let layer = layers[l]
+        let columns = layout.columns(channels)
+        let shape = layer.conv.map { [rows.count, $0.window.kernelH, $0.window.kernelW, channels.count] } ?? [rows.count, columns.count]
+        return graph.addWeight(
+            "\(layer.name).\(suffix)", shape: shape, values: layout.gather(layer.weights[task], rows: rows, columns: columns),
+            source: LoweringMap.Source(layer: l, tasks: owners, rows: rows, inputChannels: channels, kind: .weight))
+    }
+
+    /// Adds the bias tensor `L.<suffix>` of rows `rows` of `task`'s layer `l`, read by `owners`.
+    func addBiasBlock(_ suffix: String, layer l: Int, task: Int, owners: [Int], rows: Range<Int>,
+                      into graph: inout LoweredGraph) -> Int {
+        graph.addWeight(
+            "\(layers[l].name).\(suffix)", shape: [rows.count], values: Array(layers[l].biases[task][rows]),
+            source: LoweringMap.Source(layer: l, tasks: owners, rows: rows, inputChannels: 0..<0, kind: .bias))
+    }
+
     /// The model of `graph` with each task's head on its `logits` (through a softmax if the
     /// networks end in one), validated.
     func withHeads(_ graph: inout LoweredGraph, logits: [ValueRef]) throws(ModelError) -> Model {
@@ -137,19 +157,11 @@ extension ZipState {
             addendShared = .some(nil)
         }
 
-        /// Adds the weight tensor for `rows` × `channels` of `task`'s matrix, belonging to `owners`.
         func weight(_ suffix: String, task: Int, owners: [Int], rows: Range<Int>, channels: Range<Int>) -> Int {
-            let columns = layout.columns(channels)
-            let shape = layer.conv.map { [rows.count, $0.window.kernelH, $0.window.kernelW, channels.count] } ?? [rows.count, columns.count]
-            return graph.addWeight(
-                "\(name).\(suffix)", shape: shape,
-                values: layout.gather(layer.weights[task], rows: rows, columns: columns),
-                source: LoweringMap.Source(layer: l, tasks: owners, rows: rows, inputChannels: channels, kind: .weight))
+            addWeightBlock(suffix, layer: l, layout: layout, task: task, owners: owners, rows: rows, channels: channels, into: &graph)
         }
         func bias(_ suffix: String, task: Int, owners: [Int], rows: Range<Int>) -> Int {
-            graph.addWeight(
-                "\(name).\(suffix)", shape: [rows.count], values: Array(layer.biases[task][rows]),
-                source: LoweringMap.Source(layer: l, tasks: owners, rows: rows, inputChannels: 0..<0, kind: .bias))
+            addBiasBlock(suffix, layer: l, task: task, owners: owners, rows: rows, into: &graph)
         }
         func dense(_ node: String, rows: Int, x: ValueRef, weight: Int, bias: Int?, activation: Activation, addend: ValueRef? = nil) -> ValueRef {
             graph.addDense(node, layer: name, conv: layer.conv, outputs: rows, x: x, weight: weight, bias: bias, activation: activation, addend: addend)
