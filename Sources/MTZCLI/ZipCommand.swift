@@ -58,8 +58,9 @@ struct ZipCommand: ParsableCommand {
 
             Output: a layer whose neurons and inputs are all shared is computed once per image for every task. \
             A partly shared layer cannot be (its shared neurons also read each task's own inputs), so each task \
-            runs it as one layer over its whole input; the file stores the block of shared weights once and \
-            each task's matrix as an assembly of that block and its own (mtz inspect counts them so).
+            runs it as one layer over its whole input, in retraining as in the written model; the file stores \
+            the block of shared weights once and each task's matrix as an assembly of that block and its own \
+            (mtz inspect counts them so).
 
             Progress: on a terminal, one line that follows the layer, phase, retraining iteration and \
             validation errors; into a file or pipe, a line with the elapsed time as each layer (and the final \

@@ -3,7 +3,7 @@ import MTZCore
 import MTZImage
 import MTZRuntime
 import MTZTestSupport
-import MTZTraining
+@testable import MTZTraining
 import Testing
 
 /// Task batch norms: a task's own neurons keep a batch norm while retraining (lowered with
@@ -329,6 +329,87 @@ import Testing
             let same = isClose(folded[task]!, expected, relative: 1e-4, absolute: 1e-6)
             #expect(same, "\(task): \(FloatComparison(folded[task]!, expected))")
         }
+    }
+
+    /// Seeded 28 × 28 images with labels, per task.
+    static func randomData(seed: UInt64) -> [String: TaskData] {
+        var rng = SeededRandom(seed: seed)
+        return Dictionary(uniqueKeysWithValues: ["a", "b"].map { task in
+            let count = 24
+            let pixels = (0..<(count * 784)).map { _ in UInt8(rng.nextInt(below: 256)) }
+            return (task, TaskData(images: LabeledImages(rows: 28, cols: 28, pixels: pixels, labels: (0..<count).map { _ in UInt8(rng.nextInt(below: 10)) })))
+        })
+    }
+
+    /// Retrains `form` (a lowering of `state` with shared batch norms) as the zipper does — calibrate,
+    /// shared batch norms to the identity, a few joint iterations — and folds the result into `state`.
+    static func retrain(_ state: ZipState, form: (Model, LoweringMap), joint: Bool, data: [String: TaskData]) throws -> (ZipState, [[String: Double]]) {
+        let (model, map) = form
+        let trainable = try TrainableModel(model)
+        let trainer = try Trainer(model: trainable, options: TrainingOptions(epochs: 1, batchSize: 6, learningRate: 0.05, seed: 4,
+                                                                             jointBatches: joint))
+        try trainer.calibrateBatchNorms(data, batches: 3)
+        for rows in map.normalizations where rows.tasks.count > 1 { trainable.startAtIdentity(batchNorm: rows.node) }
+        let losses = try (0..<4).map { _ in try trainer.runIterations(1, data: data, learningRate: 0.05) }
+        var trained = model
+        trained.weights = zip(model.weights, trainable.values).map { WeightTensor(name: $0.name, shape: $0.shape, values: $1) }
+        var result = state
+        try result.absorb(trained, map: map)
+        for rows in map.normalizations {
+            let statistics = trainable.batchNormStatistics(node: rows.node)!
+            try result.foldNormalization(rows, gamma: trainable.values[rows.gamma], beta: trainable.values[rows.beta], mean: statistics.mean,
+                                         variance: statistics.variance, epsilon: trainable.batchNormEpsilon)
+        }
+        try result.checkConsistency()
+        return (result, losses)
+    }
+
+    @Test("retraining the assembled form (one convolution per task and layer) trains what the split form trains, with the same batch norms",
+          arguments: [true, false])
+    func assembledFormRetrainsLikeTheSplitForm(sharedBatchNorms: Bool) throws {
+        var state = Self.normalized(try ZipState(models: Self.resnets()), seed: 7)
+        try Self.shareStem(&state, neurons: [[0, 2, 4, 6], [7, 5, 3, 1]])
+        #expect(state.splitsLayers)
+        let split = try state.lowered(normalizing: true, sharedBatchNorms: sharedBatchNorms)
+        let assembled = try state.deployable(normalizing: true, sharedBatchNorms: sharedBatchNorms)
+        func convolutions(_ model: Model, _ layer: String) -> Int {
+            model.nodes.filter { if case .conv2d = $0.op { $0.layer == layer } else { false } }.count
+        }
+        // The stem's shared rows are one block, its own rows another, per task; block1.1 reads both.
+        #expect(convolutions(split.0, "stem/conv") == 3 && convolutions(split.0, "block1.1/conv") == 4)
+        #expect(convolutions(assembled.0, "stem/conv") == 2 && convolutions(assembled.0, "block1.1/conv") == 2)
+        // The same batch norms over the same rows, started at the same values.
+        func normalizations(_ form: (Model, LoweringMap)) -> [String] {
+            form.1.normalizations.map { "\($0.layer) \($0.tasks) \($0.rows) \(form.0.weights[$0.gamma].values.array) \(form.0.weights[$0.beta].values.array)" }.sorted()
+        }
+        #expect(normalizations(split) == normalizations(assembled))
+
+        // A task's own nodes are on its path only: in a joint batch they compute, and its batch
+        // norms count, only its images (a batch norm shared by the tasks reads each task's input).
+        for form in [split.0, assembled.0] {
+            for (t, task) in ["a", "b"].enumerated() {
+                let logits = form.nodes[form.tasks[t].output].inputs[0].node
+                let path = Trainer.path(of: t, from: logits, in: form).map { form.nodes[$0].name.split(separator: "/") }
+                #expect(!path.contains { $0.contains(Substring(["a", "b"][1 - t])) }, "\(task)'s path")
+            }
+        }
+
+        let data = Self.randomData(seed: 21)
+        let (a, lossesA) = try Self.retrain(state, form: split, joint: sharedBatchNorms, data: data)
+        let (b, lossesB) = try Self.retrain(state, form: assembled, joint: sharedBatchNorms, data: data)
+        for (x, y) in zip(lossesA, lossesB) {
+            for task in ["a", "b"] { #expect(abs(x[task]! - y[task]!) <= 1e-4 * (1 + abs(x[task]!)), "loss \(task): \(x[task]!) vs \(y[task]!)") }
+        }
+        var moved = false
+        for l in state.layers.indices {
+            for t in 0..<2 {
+                let (wa, wb) = (a.layers[l].weights[t], b.layers[l].weights[t])
+                #expect(isClose(wb, wa, relative: 1e-3, absolute: 1e-5), "\(state.layers[l].name) task \(t): \(FloatComparison(wb, wa))")
+                #expect(isClose(b.layers[l].biases[t], a.layers[l].biases[t], relative: 1e-3, absolute: 1e-5))
+                moved = moved || wa != state.layers[l].weights[t]
+            }
+        }
+        #expect(moved, "retraining changed the weights")
     }
 
     @Test("the shared trunk of freshly built networks with batch norms keeps each hidden layer's batch norm once, on every task's path, at gamma 1 and beta 0")

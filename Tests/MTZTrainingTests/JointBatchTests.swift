@@ -197,6 +197,23 @@ import Testing
         #expect(trained.values[wa] != before[wa] && trained.values[wb] != before[wb])
     }
 
+    @Test("below a batch norm shared by the tasks, each task's own nodes are on its path only, so they compute and count only its images")
+    func pathsStopAtSharedBatchNorms() throws {
+        let (model, bn, inputs) = Self.pooledModel(seed: 7)
+        let names = model.nodes.map(\.name)
+        for (t, task) in ["a", "b"].enumerated() {
+            let logits = model.nodes[model.tasks[t].output].inputs[0].node
+            let path = Trainer.path(of: t, from: logits, in: model)
+            let other = ["a", "b"][1 - t]
+            #expect(path.contains(bn) && path.contains(inputs[t]) && !path.contains(inputs[1 - t]), "\(task): \(path.map { names[$0] }.sorted())")
+            #expect(Set(path.map { names[$0] }) == ["input", "c1", "\(task)/c2", "shared/bn", "shared/act", "flat", "h\(task)"],
+                    "\(task)'s path reaches \(path.map { names[$0] }.filter { $0.hasPrefix("\(other)/") })")
+        }
+        // The trainer runs each node on the images of the tasks whose path it is on.
+        let trainer = try Trainer(model: TrainableModel(model), options: TrainingOptions(batchSize: 3, jointBatches: true))
+        #expect(trainer.nodeTasks[inputs[0]] == [0] && trainer.nodeTasks[inputs[1]] == [1] && trainer.nodeTasks[bn] == [0, 1])
+    }
+
     @Test("a batch norm shared by tasks cannot run for inference, nor be exported")
     func pooledBatchNormIsTrainingOnly() throws {
         let (structure, _, _) = Self.pooledModel(seed: 7)

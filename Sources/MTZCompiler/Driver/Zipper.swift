@@ -594,9 +594,12 @@ public final class Zipper {
     var injectedDivergences = 0
 
     /// Joint retraining of the current state: one mini-batch per task per iteration, summed losses;
-    /// the trained weights go back into the state. Task-specific neurons with a normalisation keep
-    /// their batch norm while training (`ZipState.lowered(normalizing:)`): its statistics are first
-    /// calibrated on each task's data, and it is folded back into the state afterwards. Once a
+    /// the trained weights go back into the state. A state with partly shared layers trains in the
+    /// assembled form (`ZipState.deployable(normalizing:sharedBatchNorms:)`, one convolution per
+    /// task and layer), any other in `ZipState.lowered(normalizing:sharedBatchNorms:)`'s; both train
+    /// the same blocks. Task-specific neurons with a normalisation keep their batch norm while
+    /// training: its statistics are first calibrated on each task's data, and it is folded back into
+    /// the state afterwards. Once a
     /// normalised layer shares neurons (`sharedBatchNorms`), they keep one batch norm for all tasks,
     /// whose statistics pool every task's images through that task's own path: every task's
     /// mini-batch then runs through the network as one batch, each task's own batch norms counting
@@ -612,7 +615,11 @@ public final class Zipper {
         let normalized = state.layers.indices.filter { !state.layers[$0].normalization.isEmpty }
         let fullyShared = normalized.allSatisfy { state.layers[$0].sharedCount == state.layers[$0].outCount }
         let start = joint && fullyShared ? try measured(state, layers: Set(normalized)) : state
-        let (lowered, map) = try start.lowered(normalizing: true, sharedBatchNorms: joint)
+        // With partly shared layers the assembled form trains the same parameters with one
+        // convolution per task and layer instead of one per block.
+        let (lowered, map) = start.splitsLayers
+            ? try start.deployable(normalizing: true, sharedBatchNorms: joint)
+            : try start.lowered(normalizing: true, sharedBatchNorms: joint)
         if iterations == 0, map.normalizations.isEmpty { return lowered }
         let trainable = try TrainableModel(lowered)
         let trainer = try Trainer(model: trainable, options: TrainingOptions(
@@ -647,7 +654,7 @@ public final class Zipper {
         guard folded.layers.allSatisfy({ $0.weights.allSatisfy { $0.allSatisfy(\.isFinite) } && $0.biases.allSatisfy { $0.allSatisfy(\.isFinite) } }) else {
             throw Divergence()
         }
-        let result = try folded.lowered().0
+        let result = try folded.deployable()
         state = folded
         return result
     }

@@ -25,6 +25,28 @@ extension ZipState {
     /// - Throws: `ModelError` if the state is inconsistent (see `checkConsistency()`).
     /// - Complexity: O(total weights).
     public func deployable() throws(ModelError) -> Model {
+        try deployable(normalizing: false, sharedBatchNorms: false).0
+    }
+
+    /// The model of `deployable()` in the form retraining trains, and where its weight tensors came
+    /// from: what `lowered(normalizing:sharedBatchNorms:)` gives, with the same batch norms and the
+    /// same weight blocks as parameters, but one convolution per task and layer over an assembled
+    /// matrix instead of one per block. `TrainableModel` trains an assembled matrix through its
+    /// parts, so the two forms train the same parameters to the same values (up to rounding), and
+    /// `absorb` and `foldNormalization` take either.
+    ///
+    /// With `normalizing`, a task's node of a layer with `normalization` computes its linear output
+    /// `L/<task>`; its own rows go through the batch norm `L/<task>/bn` and its shared rows, with
+    /// `sharedBatchNorms`, through one batch norm for all tasks, `L/shared/bn`, whose inputs are the
+    /// tasks' shared rows (`Operation.batchNorm` with one input per task). `L/<task>/concat` puts the
+    /// two back together, then come the residual add `L/<task>/add` or the activation `L/<task>/act`.
+    /// A layer computed once for every task normalises its rows with `L/shared/bn`, as in `lowered()`.
+    /// Without `sharedBatchNorms` shared rows are not normalised. The map's `sharedInput` and
+    /// `specificInput` are empty: Hessians are collected on `lowered()`'s form.
+    ///
+    /// - Throws: `ModelError` if the state is inconsistent (see `checkConsistency()`).
+    /// - Complexity: O(total weights).
+    public func deployable(normalizing: Bool, sharedBatchNorms: Bool) throws(ModelError) -> (Model, LoweringMap) {
         try checkConsistency()
         let layouts = neuronLayouts
         var graph = LoweredGraph()
@@ -40,14 +62,27 @@ extension ZipState {
                     unitValues.append(tasks.indices.map { graph.add("\(p.name)/\(tasks[$0].name)", layer: p.name, p.op, [x[$0]]) })
                 }
             case .dense(let l):
-                unitValues.append(deployDense(l, layout: layouts[l], x, addend: links[u].addend.map { unitValues[$0] }, into: &graph))
+                let normalized = normalizing && !layers[l].normalization.isEmpty
+                unitValues.append(deployDense(l, layout: layouts[l], x, addend: links[u].addend.map { unitValues[$0] },
+                                              normalized: normalized, sharedBatchNorms: normalized && sharedBatchNorms, into: &graph))
             }
         }
         let values = unitValues.last ?? Array(repeating: image, count: tasks.count)
         if tasks.count > 1, let common = Self.common(values) {
             throw ModelError("the head's output '\(graph.nodes[common.node].name)' is not task-specific")
         }
-        return try withHeads(&graph, logits: values)
+        let model = try withHeads(&graph, logits: values)
+        return (model, LoweringMap(sources: graph.sources, sharedInput: [], specificInput: [], normalizations: graph.normalizations))
+    }
+
+    /// Whether `lowered()` splits a layer into several blocks per task: a layer with shared and own
+    /// neurons, or one that reads both shared and task-specific inputs. Retraining then trains
+    /// `deployable(normalizing:sharedBatchNorms:)`'s form, one convolution per task and layer.
+    public var splitsLayers: Bool {
+        zip(layers, neuronLayouts).contains { layer, layout in
+            let k = layer.sharedCount
+            return (k > 0 && k < layer.outCount) || (layout.sharedChannels > 0 && layout.sharedChannels < layout.inChannels)
+        }
     }
 
     /// The value if it is one and the same for every task.
@@ -56,9 +91,10 @@ extension ZipState {
         return first
     }
 
-    /// Dense layer `l`, one node per task or one for all (see `deployable()`).
-    private func deployDense(_ l: Int, layout: NeuronLayout, _ x: [ValueRef], addend: [ValueRef]?,
-                             into graph: inout LoweredGraph) -> [ValueRef] {
+    /// Dense layer `l`, one node per task or one for all (see `deployable()`), with its retraining
+    /// batch norms when `normalized` (see `deployable(normalizing:sharedBatchNorms:)`).
+    private func deployDense(_ l: Int, layout: NeuronLayout, _ x: [ValueRef], addend: [ValueRef]?, normalized: Bool,
+                             sharedBatchNorms: Bool, into graph: inout LoweredGraph) -> [ValueRef] {
         let layer = layers[l]
         let k = layer.sharedCount, n = layer.outCount, name = layer.name
         let allTasks = Array(tasks.indices)
@@ -75,26 +111,36 @@ extension ZipState {
         func bias(_ suffix: String, task: Int, owners: [Int], rows: Range<Int>) -> Int {
             addBiasBlock(suffix, layer: l, task: task, owners: owners, rows: rows, into: &graph)
         }
+        /// The layer's node: with its activation and residual, or linear when its rows are normalised.
         func dense(_ node: String, x: ValueRef, weight: Int, bias: Int, addend: ValueRef?) -> ValueRef {
             graph.addDense(node, layer: name, conv: layer.conv, outputs: n, x: x, weight: weight, bias: bias,
-                           activation: layer.activation, addend: addend)
+                           activation: normalized ? .none : layer.activation, addend: normalized ? nil : addend)
+        }
+        func afterNormalization(_ x: ValueRef, node: String, skip: ValueRef?) -> ValueRef {
+            addAfterNormalization(x, layer: l, node: node, skip: skip, into: &graph)
+        }
+        func sharedBatchNorm(_ inputs: [ValueRef]) -> ValueRef {
+            let pooled = layer.pooledNormalization(rows: 0..<k)
+            return graph.addBatchNorm("\(name)/shared/bn", layer: name, inputs: inputs, gamma: pooled.std, beta: pooled.mean,
+                                      rows: LoweringMap.NormalizedRows(layer: l, tasks: allTasks, rows: 0..<k))
         }
 
-        // Every neuron shared, over shared inputs only: the same weights for every task.
-        if k == n, layout.sharedChannels == layout.inChannels {
+        // Every neuron shared, over shared inputs only, and a common input: one node for every task.
+        if k == n, layout.sharedChannels == layout.inChannels, let common = Self.common(x),
+           addend.map({ Self.common($0) != nil }) ?? true {
             let w = block("shared.weight", task: 0, owners: allTasks, rows: 0..<n, channels: layout.sharedRange)
             let b = bias("shared.bias", task: 0, owners: allTasks, rows: 0..<n)
-            if let common = Self.common(x), addend.map({ Self.common($0) != nil }) ?? true {
-                return Array(repeating: dense("\(name)/shared", x: common, weight: w, bias: b, addend: addend?[0]), count: tasks.count)
-            }
-            return allTasks.map { dense("\(name)/\(tasks[$0].name)", x: x[$0], weight: w, bias: b, addend: addend?[$0]) }
+            let s = dense("\(name)/shared", x: common, weight: w, bias: b, addend: addend?[0])
+            guard normalized else { return Array(repeating: s, count: tasks.count) }
+            let rows = sharedBatchNorms ? sharedBatchNorm([s]) : s
+            return Array(repeating: afterNormalization(rows, node: "\(name)/shared", skip: addend?[0]), count: tasks.count)
         }
 
         // Blocks shared by every task: the merged weights over the shared inputs, the merged bias.
         let merged = k > 0 && layout.sharedChannels > 0
             ? block("shared.weight", task: 0, owners: allTasks, rows: 0..<k, channels: layout.sharedRange) : nil
         let mergedBias = k > 0 ? bias("shared.bias", task: 0, owners: allTasks, rows: 0..<k) : nil
-        return allTasks.map { t in
+        let linear = allTasks.map { t in
             let task = tasks[t].name
             let ownBias = k < n ? bias("\(task).bias", task: t, owners: [t], rows: k..<n) : nil
             var cells: [Int] = []
@@ -120,5 +166,26 @@ extension ZipState {
                                        source: LoweringMap.Source(layer: l, tasks: [t], rows: 0..<n, inputChannels: 0..<0, kind: .bias))
             return dense("\(name)/\(task)", x: x[t], weight: w, bias: b, addend: addend?[t])
         }
+        guard normalized else { return linear }
+
+        // Shared rows: one batch norm for every task (each task's images read from its own node), or
+        // none; own rows: the task's batch norm. Then the two blocks together again.
+        let shared: ValueRef? = k == 0 ? nil : sharedBatchNorms ? sharedBatchNorm(linear.map { ValueRef($0.node, channelOffset: 0, channelCount: k) }) : nil
+        let rows = allTasks.map { t -> ValueRef in
+            let task = tasks[t].name
+            let sharedRows = shared ?? ValueRef(linear[t].node, channelOffset: 0, channelCount: k)
+            guard k < n else { return shared ?? linear[t] }
+            let normalization = layer.normalization[t]
+            let own = graph.addBatchNorm("\(name)/\(task)/bn", layer: name, x: ValueRef(linear[t].node, channelOffset: k, channelCount: n - k),
+                                         gamma: Array(normalization.std[k..<n]), beta: Array(normalization.mean[k..<n]),
+                                         rows: LoweringMap.NormalizedRows(layer: l, tasks: [t], rows: k..<n))
+            return k == 0 ? own : graph.add("\(name)/\(task)/concat", layer: name, .concat, [sharedRows, own])
+        }
+        // Per sample, a shared batch norm's output is its task's value: one node serves every task,
+        // and so does what follows it unless the residual differs by task.
+        if let common = Self.common(rows), addend.map({ Self.common($0) != nil }) ?? true {
+            return Array(repeating: afterNormalization(common, node: "\(name)/shared", skip: addend?[0]), count: tasks.count)
+        }
+        return allTasks.map { afterNormalization(rows[$0], node: "\(name)/\(tasks[$0].name)", skip: addend?[$0]) }
     }
 }

@@ -92,6 +92,14 @@ extension ZipState {
             source: LoweringMap.Source(layer: l, tasks: owners, rows: rows, inputChannels: 0..<0, kind: .bias))
     }
 
+    /// What follows the batch-normalised rows `x` of layer `l` (node names starting `node`): the
+    /// residual add `skip` with the layer's activation, or the activation alone.
+    func addAfterNormalization(_ x: ValueRef, layer l: Int, node: String, skip: ValueRef?, into graph: inout LoweredGraph) -> ValueRef {
+        let layer = layers[l]
+        if let skip { return graph.add("\(node)/add", layer: layer.name, .add(layer.activation), [x, skip]) }
+        return layer.activation == .none ? x : graph.add("\(node)/act", layer: layer.name, .activation(layer.activation), [x])
+    }
+
     /// The model of `graph` with each task's head on its `logits` (through a softmax if the
     /// networks end in one), validated.
     func withHeads(_ graph: inout LoweredGraph, logits: [ValueRef]) throws(ModelError) -> Model {
@@ -166,11 +174,8 @@ extension ZipState {
         func dense(_ node: String, rows: Int, x: ValueRef, weight: Int, bias: Int?, activation: Activation, addend: ValueRef? = nil) -> ValueRef {
             graph.addDense(node, layer: name, conv: layer.conv, outputs: rows, x: x, weight: weight, bias: bias, activation: activation, addend: addend)
         }
-        /// What follows a batch norm `x` of rows named `node`: the residual add `skip` (with the
-        /// activation), or the activation alone.
         func afterNormalization(_ x: ValueRef, node: String, skip: ValueRef?) -> ValueRef {
-            if let skip { return graph.add("\(node)/add", layer: name, .add(layer.activation), [x, skip]) }
-            return layer.activation == .none ? x : graph.add("\(node)/act", layer: name, .activation(layer.activation), [x])
+            addAfterNormalization(x, layer: l, node: node, skip: skip, into: &graph)
         }
 
         var result = [TaskValue](repeating: TaskValue(), count: tasks.count)

@@ -75,18 +75,32 @@ public struct WeightAssembly: Sendable, Hashable {
 
     /// Writes the assembled values into `dst` (the tensor's elements; see `assemble`).
     public func assemble(into dst: UnsafeMutableBufferPointer<Float>, part: (Int) -> FloatStorage) {
+        var current = -1
+        var source = FloatStorage([])
+        forEachRun(elementCount: dst.count) { p, tensorOffset, partOffset, count in
+            if p != current { (current, source) = (p, part(p)) }
+            source.withUnsafeBufferPointer { src in
+                for k in 0..<count { dst[tensorOffset + k] = src[partOffset + k] }
+            }
+        }
+    }
+
+    /// Calls `body(part, tensorOffset, partOffset, count)` for every run of consecutive elements that
+    /// a tensor of `elementCount` elements takes from one part: its elements
+    /// `tensorOffset..<tensorOffset + count` are the part's `partOffset..<partOffset + count`. Every
+    /// element of the tensor is in exactly one run; runs come cell by cell, row band by row band.
+    /// Training uses it both ways: assembling values, and adding a tensor's gradient to its parts'.
+    public func forEachRun(elementCount: Int, _ body: (_ part: Int, _ tensorOffset: Int, _ partOffset: Int, _ count: Int) -> Void) {
         let rows = rowBands.reduce(0, +), c = channelBands.reduce(0, +)
-        let inner = dst.count / (rows * c)
+        let inner = elementCount / (rows * c)
         var r0 = 0
         for (i, rb) in rowBands.enumerated() {
             var c0 = 0
             for (j, cb) in channelBands.enumerated() {
-                part(parts[i * channelBands.count + j]).withUnsafeBufferPointer { src in
-                    for r in 0..<rb {
-                        for m in 0..<inner {
-                            let from = (r * inner + m) * cb, to = ((r0 + r) * inner + m) * c + c0
-                            for k in 0..<cb { dst[to + k] = src[from + k] }
-                        }
+                let p = parts[i * channelBands.count + j]
+                for r in 0..<rb {
+                    for m in 0..<inner {
+                        body(p, ((r0 + r) * inner + m) * c + c0, (r * inner + m) * cb, cb)
                     }
                 }
                 c0 += cb

@@ -22,13 +22,15 @@ public struct SGD: Sendable {
     }
 
     /// Applies one update with learning rate `learningRate` from the model's accumulated gradients,
-    /// then clears them.
+    /// then clears them. An assembled tensor's gradient goes to its parts, which are updated; the
+    /// tensor is then assembled again from them (see `TrainableModel`).
     public mutating func step(_ model: TrainableModel, learningRate: Float) {
+        model.foldAssembledGradients()
         if velocity.count != model.values.count {
             velocity = model.values.map { [Float](repeating: 0, count: $0.count) }
         }
         let mu = momentum, decay = weightDecay, lr = learningRate
-        for i in model.values.indices {
+        for i in model.values.indices where model.structure.weights[i].assembly == nil {
             model.values[i].withUnsafeMutableBufferPointer { w in
                 model.gradients[i].withUnsafeMutableBufferPointer { g in
                     velocity[i].withUnsafeMutableBufferPointer { v in
@@ -42,6 +44,7 @@ public struct SGD: Sendable {
             }
         }
         model.version += 1
+        model.assembleValues()
     }
 }
 

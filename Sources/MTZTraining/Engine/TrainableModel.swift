@@ -7,6 +7,11 @@ import MTZCore
 /// or of several tasks — is one parameter block: every node that reads it adds its gradient to the
 /// same buffer, so a block shared by tasks receives the sum of their gradients.
 ///
+/// An assembled weight tensor (`WeightTensor.assembly`) is not a parameter of its own: its values
+/// are its parts' (`assembleValues()`), and the gradient its readers add to it belongs to the parts,
+/// cell by cell (`foldAssembledGradients()`; `SGD.step` does both). So a block that several tasks'
+/// assembled matrices contain receives the sum of their gradients, as if each read it directly.
+///
 /// During training a `.batchNorm(scale:shift:)` node is a batch norm with learnable `gamma` (the
 /// `scale` tensor) and `beta` (the `shift` tensor) using batch statistics; `exportModel()` folds the
 /// running statistics back into a plain per-channel scale and shift.
@@ -26,6 +31,8 @@ public final class TrainableModel {
     public internal(set) var values: [[Float]]
     /// Gradients accumulated since the last `zeroGradients()`.
     public internal(set) var gradients: [[Float]]
+    /// The assembled weight tensors (`WeightTensor.assembly`), in index order.
+    public let assembled: [Int]
     /// Running mean and (unbiased) variance of each batch-norm node.
     var runningMean: [Int: [Float]] = [:]
     var runningVariance: [Int: [Float]] = [:]
@@ -45,6 +52,7 @@ public final class TrainableModel {
         structure = model
         self.dropout = dropout
         values = model.weights.map(\.values.array)
+        assembled = model.weights.indices.filter { model.weights[$0].assembly != nil }
         gradients = model.weights.map { [Float](repeating: 0, count: $0.elementCount) }
         for (i, node) in model.nodes.enumerated() {
             if case .batchNorm = node.op {
@@ -70,8 +78,50 @@ public final class TrainableModel {
         version += 1
     }
 
-    /// Number of trainable values.
-    public var parameterCount: Int { values.reduce(0) { $0 + $1.count } }
+    /// Number of trainable values (an assembled tensor's are its parts').
+    public var parameterCount: Int {
+        values.indices.reduce(0) { $0 + (structure.weights[$1].assembly == nil ? values[$1].count : 0) }
+    }
+
+    /// Adds the gradient of every assembled tensor to its parts, cell by cell, and clears it.
+    public func foldAssembledGradients() {
+        for a in assembled {
+            forEachRun(of: a, in: \.gradients) { tensor, part in
+                for k in 0..<tensor.count { part[k] += tensor[k] }
+                tensor.update(repeating: 0)
+            }
+        }
+    }
+
+    /// Sets every assembled tensor's values to its parts' current values.
+    public func assembleValues() {
+        guard !assembled.isEmpty else { return }
+        for a in assembled {
+            forEachRun(of: a, in: \.values) { tensor, part in
+                for k in 0..<tensor.count { tensor[k] = part[k] }
+            }
+        }
+        version += 1
+    }
+
+    /// Calls `body` with every run of assembled tensor `a`'s elements in `arrays` (values or
+    /// gradients) and the part's elements it is made of (`WeightAssembly.forEachRun`).
+    private func forEachRun(of a: Int, in arrays: ReferenceWritableKeyPath<TrainableModel, [[Float]]>,
+                            _ body: (UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) -> Void) {
+        let assembly = structure.weights[a].assembly!
+        // Taken out of the array while the parts in it are read or written.
+        var tensor: [Float] = []
+        swap(&tensor, &self[keyPath: arrays][a])
+        tensor.withUnsafeMutableBufferPointer { t in
+            assembly.forEachRun(elementCount: t.count) { part, tensorOffset, partOffset, count in
+                self[keyPath: arrays][part].withUnsafeMutableBufferPointer { p in
+                    body(UnsafeMutableBufferPointer(rebasing: t[tensorOffset..<(tensorOffset + count)]),
+                         UnsafeMutableBufferPointer(rebasing: p[partOffset..<(partOffset + count)]))
+                }
+            }
+        }
+        swap(&tensor, &self[keyPath: arrays][a])
+    }
 
     /// Sets every gradient to zero.
     public func zeroGradients() {
@@ -84,7 +134,11 @@ public final class TrainableModel {
     /// per-channel scale and shift of their running statistics.
     public func exportModel() -> Model {
         var model = structure
-        model.weights = zip(structure.weights, values).map { WeightTensor(name: $0.name, shape: $0.shape, values: $1) }
+        model.weights = zip(structure.weights, values).map {
+            var tensor = WeightTensor(name: $0.name, shape: $0.shape, values: $1)
+            tensor.assembly = $0.assembly
+            return tensor
+        }
         for (i, node) in structure.nodes.enumerated() {
             guard case .batchNorm(let gamma, let beta) = node.op, let mean = runningMean[i], let variance = runningVariance[i] else { continue }
             let g = values[gamma], b = values[beta]

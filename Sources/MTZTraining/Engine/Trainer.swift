@@ -125,16 +125,40 @@ public final class Trainer {
         jointSteps = options.jointBatches ? executor.steps(for: Array(logits.values)) : []
         // In a joint batch a node computes only the samples of the tasks on whose path it is, and a
         // task's own batch norm counts only its task's images. One shared by the tasks (one input
-        // per task) reads each task's samples from that task's input.
+        // per task) reads each task's samples from that task's input, so only that input is on the
+        // task's path: the other tasks' inputs never see its images.
         let tasks = model.structure.tasks
-        for (i, node) in model.structure.nodes.enumerated() {
+        for node in model.structure.nodes {
             if case .batchNorm = node.op, node.inputs.count != 1, node.inputs.count != tasks.count {
                 throw TrainingError.invalidOption("batch norm '\(node.name)' has \(node.inputs.count) inputs: one, or one per task (\(tasks.count))")
             }
-            executor.nodeTasks[i] = tasks.indices.filter { steps[tasks[$0].name]!.contains(i) }
+        }
+        let paths = tasks.indices.map { Self.path(of: $0, from: logits[tasks[$0].name]!, in: model.structure) }
+        for i in model.structure.nodes.indices {
+            executor.nodeTasks[i] = tasks.indices.filter { paths[$0].contains(i) }
         }
         taskIndex = Dictionary(uniqueKeysWithValues: tasks.enumerated().map { ($1.name, $0) })
         labelBuffer = [Int32](repeating: 0, count: capacity)
+    }
+
+    /// Per node: the tasks on whose path it is (`path(of:from:in:)`); what a joint batch computes.
+    var nodeTasks: [Int: [Int]] { executor.nodeTasks }
+
+    /// The nodes task `t`'s logits `output` depend on for its own images: every ancestor, except
+    /// that through a batch norm with one input per task only input `t` is followed.
+    static func path(of t: Int, from output: Int, in model: Model) -> Set<Int> {
+        var path = Set<Int>()
+        var stack = [output]
+        while let i = stack.popLast() {
+            guard path.insert(i).inserted else { continue }
+            let node = model.nodes[i]
+            if case .batchNorm = node.op, node.inputs.count > 1 {
+                stack.append(node.inputs[t].node)
+            } else {
+                stack.append(contentsOf: node.inputs.map(\.node))
+            }
+        }
+        return path
     }
 
     /// Trains for `options.epochs` epochs on `data` (task name → its training images).
