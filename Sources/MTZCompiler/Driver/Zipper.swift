@@ -599,11 +599,11 @@ public final class Zipper {
     /// task and layer), any other in `ZipState.lowered(normalizing:sharedBatchNorms:)`'s; both train
     /// the same blocks. Task-specific neurons with a normalisation keep their batch norm while
     /// training: its statistics are first calibrated on each task's data, and it is folded back into
-    /// the state afterwards. Once a
-    /// normalised layer shares neurons (`sharedBatchNorms`), they keep one batch norm for all tasks,
-    /// whose statistics pool every task's images through that task's own path: every task's
-    /// mini-batch then runs through the network as one batch, each task's own batch norms counting
-    /// only its images. With no iterations, that calibration and fold is all that happens.
+    /// the state afterwards. Once a normalised layer shares neurons (`sharedBatchNorms`), they keep
+    /// one batch norm for all tasks, whose statistics pool every task's images through that task's
+    /// own path: every task's mini-batch then runs through the network as one batch, each task's own
+    /// batch norms counting only its images. With no iterations, that calibration and fold is all
+    /// that happens.
     /// - Returns: the deployable model of the retrained state.
     /// - Throws: `Divergence` if the loss or the folded weights are not finite (the state is unchanged).
     private func retrainOnce(iterations: Int, learningRate: Float, progress: (Int) -> Void) throws -> Model {

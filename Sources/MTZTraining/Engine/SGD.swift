@@ -27,7 +27,10 @@ public struct SGD: Sendable {
     public mutating func step(_ model: TrainableModel, learningRate: Float) {
         model.foldAssembledGradients()
         if velocity.count != model.values.count {
-            velocity = model.values.map { [Float](repeating: 0, count: $0.count) }
+            // An assembled tensor is not updated itself (its parts are): no velocity.
+            velocity = model.values.indices.map {
+                [Float](repeating: 0, count: model.structure.weights[$0].assembly == nil ? model.values[$0].count : 0)
+            }
         }
         let mu = momentum, decay = weightDecay, lr = learningRate
         for i in model.values.indices where model.structure.weights[i].assembly == nil {
