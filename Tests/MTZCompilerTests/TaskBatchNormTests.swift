@@ -341,8 +341,9 @@ import Testing
         })
     }
 
-    /// Retrains `form` (a lowering of `state` with shared batch norms) as the zipper does — calibrate,
-    /// shared batch norms to the identity, a few joint iterations — and folds the result into `state`.
+    /// Retrains `form` (a retraining lowering of `state`; `joint` when it has shared batch norms) as
+    /// the zipper does — calibrate, shared batch norms to the identity, a few iterations — and folds
+    /// the result into `state`.
     static func retrain(_ state: ZipState, form: (Model, LoweringMap), joint: Bool, data: [String: TaskData]) throws -> (ZipState, [[String: Double]]) {
         let (model, map) = form
         let trainable = try TrainableModel(model)
