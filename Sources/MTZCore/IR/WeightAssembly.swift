@@ -75,38 +75,45 @@ public struct WeightAssembly: Sendable, Hashable {
 
     /// Writes the assembled values into `dst` (the tensor's elements; see `assemble`).
     public func assemble(into dst: UnsafeMutableBufferPointer<Float>, part: (Int) -> FloatStorage) {
-        var current = -1
-        var source = FloatStorage([])
-        forEachRun(elementCount: dst.count) { p, tensorOffset, partOffset, count in
-            if p != current { (current, source) = (p, part(p)) }
-            source.withUnsafeBufferPointer { src in
-                for k in 0..<count { dst[tensorOffset + k] = src[partOffset + k] }
+        for cell in cells(elementCount: dst.count) {
+            part(cell.part).withUnsafeBufferPointer { src in
+                for q in 0..<cell.runs {
+                    let to = cell.tensorStart + q * cell.tensorStride, from = q * cell.length
+                    for k in 0..<cell.length { dst[to + k] = src[from + k] }
+                }
             }
         }
     }
 
-    /// Calls `body(part, tensorOffset, partOffset, count)` for every run of consecutive elements that
-    /// a tensor of `elementCount` elements takes from one part: its elements
-    /// `tensorOffset..<tensorOffset + count` are the part's `partOffset..<partOffset + count`. Every
-    /// element of the tensor is in exactly one run; runs come cell by cell, row band by row band.
-    /// Training uses it both ways: assembling values, and adding a tensor's gradient to its parts'.
-    public func forEachRun(elementCount: Int, _ body: (_ part: Int, _ tensorOffset: Int, _ partOffset: Int, _ count: Int) -> Void) {
+    /// One cell of a tensor's band grid, as runs of consecutive elements: run `q` (`0..<runs`) is the
+    /// part's elements from `q · length` and the tensor's from `tensorStart + q · tensorStride`, both
+    /// `length` long.
+    public struct Cell: Sendable, Hashable {
+        public var part: Int
+        public var runs: Int
+        public var length: Int
+        public var tensorStart: Int
+        public var tensorStride: Int
+    }
+
+    /// The cells of a tensor of `elementCount` elements, row band by row band; every element of the
+    /// tensor is in exactly one run of one cell. Assembling reads them one way, training adds an
+    /// assembled tensor's gradient to its parts the other way.
+    public func cells(elementCount: Int) -> [Cell] {
         let rows = rowBands.reduce(0, +), c = channelBands.reduce(0, +)
         let inner = elementCount / (rows * c)
+        var result: [Cell] = []
         var r0 = 0
         for (i, rb) in rowBands.enumerated() {
             var c0 = 0
             for (j, cb) in channelBands.enumerated() {
-                let p = parts[i * channelBands.count + j]
-                for r in 0..<rb {
-                    for m in 0..<inner {
-                        body(p, ((r0 + r) * inner + m) * c + c0, (r * inner + m) * cb, cb)
-                    }
-                }
+                result.append(Cell(part: parts[i * channelBands.count + j], runs: rb * inner, length: cb,
+                                   tensorStart: r0 * inner * c + c0, tensorStride: c))
                 c0 += cb
             }
             r0 += rb
         }
+        return result
     }
 }
 

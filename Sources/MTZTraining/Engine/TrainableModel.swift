@@ -105,18 +105,20 @@ public final class TrainableModel {
     }
 
     /// Calls `body` with every run of assembled tensor `a`'s elements in `arrays` (values or
-    /// gradients) and the part's elements it is made of (`WeightAssembly.forEachRun`).
+    /// gradients) and the part's elements it is made of (`WeightAssembly.cells`).
     private func forEachRun(of a: Int, in arrays: ReferenceWritableKeyPath<TrainableModel, [[Float]]>,
                             _ body: (UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) -> Void) {
-        let assembly = structure.weights[a].assembly!
         // Taken out of the array while the parts in it are read or written.
         var tensor: [Float] = []
         swap(&tensor, &self[keyPath: arrays][a])
         tensor.withUnsafeMutableBufferPointer { t in
-            assembly.forEachRun(elementCount: t.count) { part, tensorOffset, partOffset, count in
-                self[keyPath: arrays][part].withUnsafeMutableBufferPointer { p in
-                    body(UnsafeMutableBufferPointer(rebasing: t[tensorOffset..<(tensorOffset + count)]),
-                         UnsafeMutableBufferPointer(rebasing: p[partOffset..<(partOffset + count)]))
+            for cell in structure.weights[a].assembly!.cells(elementCount: t.count) {
+                self[keyPath: arrays][cell.part].withUnsafeMutableBufferPointer { p in
+                    for q in 0..<cell.runs {
+                        let start = cell.tensorStart + q * cell.tensorStride
+                        body(UnsafeMutableBufferPointer(rebasing: t[start..<(start + cell.length)]),
+                             UnsafeMutableBufferPointer(rebasing: p[(q * cell.length)..<((q + 1) * cell.length)]))
+                    }
                 }
             }
         }
