@@ -120,9 +120,7 @@ extension ZipState {
             addAfterNormalization(x, layer: l, node: node, skip: skip, into: &graph)
         }
         func sharedBatchNorm(_ inputs: [ValueRef]) -> ValueRef {
-            let pooled = layer.pooledNormalization(rows: 0..<k)
-            return graph.addBatchNorm("\(name)/shared/bn", layer: name, inputs: inputs, gamma: pooled.std, beta: pooled.mean,
-                                      rows: LoweringMap.NormalizedRows(layer: l, tasks: allTasks, rows: 0..<k))
+            addSharedBatchNorm(layer: l, inputs: inputs, into: &graph)
         }
 
         // Every neuron shared, over shared inputs only, and a common input: one node for every task.
@@ -175,10 +173,7 @@ extension ZipState {
             let task = tasks[t].name
             let sharedRows = shared ?? ValueRef(linear[t].node, channelOffset: 0, channelCount: k)
             guard k < n else { return shared ?? linear[t] }
-            let normalization = layer.normalization[t]
-            let own = graph.addBatchNorm("\(name)/\(task)/bn", layer: name, x: ValueRef(linear[t].node, channelOffset: k, channelCount: n - k),
-                                         gamma: Array(normalization.std[k..<n]), beta: Array(normalization.mean[k..<n]),
-                                         rows: LoweringMap.NormalizedRows(layer: l, tasks: [t], rows: k..<n))
+            let own = addTaskBatchNorm(layer: l, task: t, x: ValueRef(linear[t].node, channelOffset: k, channelCount: n - k), into: &graph)
             return k == 0 ? own : graph.add("\(name)/\(task)/concat", layer: name, .concat, [sharedRows, own])
         }
         // Per sample, a shared batch norm's output is its task's value: one node serves every task,

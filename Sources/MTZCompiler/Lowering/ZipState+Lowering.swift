@@ -92,6 +92,24 @@ extension ZipState {
             source: LoweringMap.Source(layer: l, tasks: owners, rows: rows, inputChannels: 0..<0, kind: .bias))
     }
 
+    /// The retraining batch norm of the shared rows of layer `l`, for every task, over `inputs` (one,
+    /// or one per task: `Operation.batchNorm`), started at the tasks' normalisations pooled.
+    func addSharedBatchNorm(layer l: Int, inputs: [ValueRef], into graph: inout LoweredGraph) -> ValueRef {
+        let layer = layers[l], rows = 0..<layer.sharedCount
+        let pooled = layer.pooledNormalization(rows: rows)
+        return graph.addBatchNorm("\(layer.name)/shared/bn", layer: layer.name, inputs: inputs, gamma: pooled.std, beta: pooled.mean,
+                                  rows: LoweringMap.NormalizedRows(layer: l, tasks: Array(tasks.indices), rows: rows))
+    }
+
+    /// The retraining batch norm of task `t`'s own rows of layer `l` over `x`, started at the task's
+    /// normalisation.
+    func addTaskBatchNorm(layer l: Int, task t: Int, x: ValueRef, into graph: inout LoweredGraph) -> ValueRef {
+        let layer = layers[l], rows = layer.sharedCount..<layer.outCount
+        let normalization = layer.normalization[t]
+        return graph.addBatchNorm("\(layer.name)/\(tasks[t].name)/bn", layer: layer.name, x: x, gamma: Array(normalization.std[rows]),
+                                  beta: Array(normalization.mean[rows]), rows: LoweringMap.NormalizedRows(layer: l, tasks: [t], rows: rows))
+    }
+
     /// What follows the batch-normalised rows `x` of layer `l` (node names starting `node`): the
     /// residual add `skip` with the layer's activation, or the activation alone.
     func addAfterNormalization(_ x: ValueRef, layer l: Int, node: String, skip: ValueRef?, into graph: inout LoweredGraph) -> ValueRef {
@@ -184,9 +202,7 @@ extension ZipState {
             let mergedBias = bias("shared.bias", task: 0, owners: allTasks, rows: 0..<k)
             if !hasSpecific, let common, let addendShared, sharedBatchNorms, !layer.normalization.isEmpty {
                 let linear = dense("\(name)/shared", rows: k, x: common, weight: mergedWeight!, bias: mergedBias, activation: .none)
-                let pooled = layer.pooledNormalization(rows: 0..<k)
-                let normalized = graph.addBatchNorm("\(name)/shared/bn", layer: name, x: linear, gamma: pooled.std, beta: pooled.mean,
-                                                    rows: LoweringMap.NormalizedRows(layer: l, tasks: allTasks, rows: 0..<k))
+                let normalized = addSharedBatchNorm(layer: l, inputs: [linear], into: &graph)
                 let s = afterNormalization(normalized, node: "\(name)/shared", skip: addendShared)
                 for t in tasks.indices { result[t].shared = s }
             } else if sharedBatchNorms, !layer.normalization.isEmpty {
@@ -217,9 +233,7 @@ extension ZipState {
                                             bias: mergedBias, activation: .none, addend: partials[t]))
                     }
                 }
-                let pooled = layer.pooledNormalization(rows: 0..<k)
-                let normalized = graph.addBatchNorm("\(name)/shared/bn", layer: name, inputs: linear, gamma: pooled.std, beta: pooled.mean,
-                                                    rows: LoweringMap.NormalizedRows(layer: l, tasks: allTasks, rows: 0..<k))
+                let normalized = addSharedBatchNorm(layer: l, inputs: linear, into: &graph)
                 // Per sample, the batch norm's output is its task's value: one node serves every task,
                 // and so does what follows it unless the residual differs by task.
                 if let addend, commonShared(addend) == nil {
@@ -279,9 +293,7 @@ extension ZipState {
                                 activation: activation, addend: partial)
                 }
                 if normalized {
-                    let n = layer.normalization[t]
-                    out = graph.addBatchNorm("\(name)/\(task.name)/bn", layer: name, x: out, gamma: Array(n.std[rows]), beta: Array(n.mean[rows]),
-                                             rows: LoweringMap.NormalizedRows(layer: l, tasks: [t], rows: rows))
+                    out = addTaskBatchNorm(layer: l, task: t, x: out, into: &graph)
                     out = afterNormalization(out, node: "\(name)/\(task.name)", skip: addend?[t].specific)
                 }
                 result[t].specific = out
